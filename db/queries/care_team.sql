@@ -1,0 +1,105 @@
+-- name: ListActiveCareTeam :many
+-- ListActiveCareTeam returns one row per active assignment of the patient,
+-- PRIMARY first and then by assigned_at, or a single row with a null
+-- assignment id when the patient has none. No row at all means there is no
+-- such patient, so one round trip answers both questions.
+SELECT p.id AS patient_id,
+       a.id AS assignment_id, a.provider_id, a.role, a.assigned_at,
+       a.removed_at, a.removal_reason
+FROM patients AS p
+LEFT JOIN care_team_assignments AS a
+       ON a.patient_id = p.id AND a.removed_at IS NULL
+WHERE p.id = @patient_id
+ORDER BY a.role = 'PRIMARY' DESC, a.assigned_at, a.id;
+
+-- name: ListCareTeamHistory :many
+-- ListCareTeamHistory returns every assignment the patient ever had, newest
+-- first, shaped like ListActiveCareTeam.
+SELECT p.id AS patient_id,
+       a.id AS assignment_id, a.provider_id, a.role, a.assigned_at,
+       a.removed_at, a.removal_reason
+FROM patients AS p
+LEFT JOIN care_team_assignments AS a ON a.patient_id = p.id
+WHERE p.id = @patient_id
+ORDER BY a.assigned_at DESC, a.id DESC;
+
+-- name: CreateAssignment :one
+-- CreateAssignment adds a member to a patient's care team in one statement.
+-- The NOT EXISTS is the friendly check: when the patient already has an
+-- active PRIMARY and a second is asked for, nothing is inserted and no row
+-- comes back. It is not what keeps the rule: two requests that race both
+-- pass it, and uq_care_team_primary rejects the second. The foreign keys
+-- answer for a missing patient or provider.
+INSERT INTO care_team_assignments (patient_id, provider_id, role)
+SELECT @patient_id, @provider_id, @role
+WHERE @role::care_team_role <> 'PRIMARY'
+   OR NOT EXISTS (
+        SELECT FROM care_team_assignments
+        WHERE patient_id = @patient_id
+          AND role = 'PRIMARY'
+          AND removed_at IS NULL)
+RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
+          created_at, updated_at;
+
+-- name: GetActivePrimary :one
+-- GetActivePrimary returns the patient's active PRIMARY assignment.
+SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
+       created_at, updated_at
+FROM care_team_assignments
+WHERE patient_id = @patient_id AND role = 'PRIMARY' AND removed_at IS NULL;
+
+-- name: EndAssignment :one
+-- EndAssignment ends one active assignment of the patient. No row back means
+-- there is no such active assignment on this patient's team.
+UPDATE care_team_assignments
+SET removed_at = greatest(clock_timestamp(), assigned_at),
+    removal_reason = sqlc.narg(reason)
+WHERE id = @id AND patient_id = @patient_id AND removed_at IS NULL
+RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
+          created_at, updated_at;
+
+-- name: LockPatientForReassignment :one
+-- LockPatientForReassignment is the first lock of a reassignment: the
+-- patient's row, FOR UPDATE, so that reassignments of one patient run one
+-- after the other. It also reports whether the provider exists, which saves
+-- a round trip.
+SELECT p.id,
+       EXISTS (SELECT FROM providers WHERE providers.id = @provider_id) AS provider_exists
+FROM patients AS p
+WHERE p.id = @patient_id
+FOR UPDATE OF p;
+
+-- name: LockReassignmentAssignments :many
+-- LockReassignmentAssignments is the second lock of a reassignment: the
+-- patient's active PRIMARY and the provider's active assignment on the
+-- team (often none, sometimes the same row), FOR UPDATE, in id order.
+SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
+       created_at, updated_at
+FROM care_team_assignments
+WHERE patient_id = @patient_id
+  AND removed_at IS NULL
+  AND (role = 'PRIMARY' OR provider_id = @provider_id)
+ORDER BY id
+FOR UPDATE;
+
+-- name: EndAssignmentsForReassignment :many
+-- EndAssignmentsForReassignment ends the assignments a reassignment
+-- replaces: the old PRIMARY with the given reason, and the new provider's
+-- SPECIALIST or CONSULTANT assignment as promoted.
+UPDATE care_team_assignments
+SET removed_at = greatest(clock_timestamp(), assigned_at),
+    removal_reason = CASE WHEN role = 'PRIMARY'
+                          THEN @primary_reason::text
+                          ELSE 'promoted to PRIMARY'
+                     END
+WHERE id = ANY (@ids::uuid[]) AND removed_at IS NULL
+RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
+          created_at, updated_at;
+
+-- name: InsertPrimary :one
+-- InsertPrimary starts the new PRIMARY of a reassignment. It runs after the
+-- old one has ended, in the same transaction, so uq_care_team_primary holds.
+INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
+VALUES (@patient_id, @provider_id, 'PRIMARY', clock_timestamp())
+RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
+          created_at, updated_at;
