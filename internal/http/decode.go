@@ -1,0 +1,203 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+)
+
+// writeJSON encodes v as the answer. contentType "" means application/json.
+func writeJSON(c *gin.Context, status int, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only a programming error gets here: every answer is a plain struct.
+		panic(err)
+	}
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	c.Data(status, contentType, body)
+}
+
+// decodeBody reads the request's JSON object into fields, a raw value per
+// key. It answers the request itself, and returns false, when the body is
+// not JSON (400), too large (413), of another media type (415), or has
+// keys that allowed does not list (422).
+func decodeBody(c *gin.Context, allowed ...string) (map[string]json.RawMessage, bool) {
+	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		writeProblem(c, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"Send the body as application/json.")
+		return nil, false
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeProblem(c, http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+			"The body is larger than 1 MiB.")
+		return nil, false
+	}
+	if err != nil {
+		writeProblem(c, http.StatusBadRequest, CodeMalformedJSON, "The body could not be read.")
+		return nil, false
+	}
+
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		writeProblem(c, http.StatusBadRequest, CodeMalformedJSON, "The body is not a JSON object.")
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeProblem(c, http.StatusBadRequest, CodeMalformedJSON,
+			"The body holds more than one JSON value.")
+		return nil, false
+	}
+
+	var unknown []FieldError
+	for key := range fields {
+		if !contains(allowed, key) {
+			unknown = append(unknown, FieldError{Field: key, Message: "unknown field"})
+		}
+	}
+	if len(unknown) > 0 {
+		sortFieldErrors(unknown)
+		writeValidation(c, unknown)
+		return nil, false
+	}
+	return fields, true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortFieldErrors(errs []FieldError) {
+	for i := 1; i < len(errs); i++ {
+		for j := i; j > 0 && errs[j].Field < errs[j-1].Field; j-- {
+			errs[j], errs[j-1] = errs[j-1], errs[j]
+		}
+	}
+}
+
+// validator collects the problems with a request's fields, so that one 422
+// names all of them.
+type validator struct {
+	fields map[string]json.RawMessage
+	errs   []FieldError
+}
+
+func (v *validator) fail(field, message string) {
+	v.errs = append(v.errs, FieldError{Field: field, Message: message})
+}
+
+// raw returns the field's JSON, or nil when it is absent or null.
+func (v *validator) raw(field string) json.RawMessage {
+	r, ok := v.fields[field]
+	if !ok || string(r) == "null" {
+		return nil
+	}
+	return r
+}
+
+// text reads a string field of 1 to maxLen characters that is not blank.
+// A missing or null field is nil, and a problem when required.
+func (v *validator) text(field string, required bool, maxLen int) *string {
+	r := v.raw(field)
+	if r == nil {
+		if required {
+			v.fail(field, "is required")
+		}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(r, &s); err != nil {
+		v.fail(field, "must be a string")
+		return nil
+	}
+	n := utf8.RuneCountInString(s)
+	switch {
+	case strings.TrimSpace(s) == "":
+		v.fail(field, "must not be blank")
+		return nil
+	case n > maxLen:
+		v.fail(field, "must be at most "+strconv.Itoa(maxLen)+" characters")
+		return nil
+	}
+	return &s
+}
+
+// id reads a required UUID field.
+func (v *validator) id(field string) uuid.UUID {
+	s := v.text(field, true, 64)
+	if s == nil {
+		return uuid.Nil
+	}
+	id, ok := parseID(*s)
+	if !ok {
+		v.fail(field, "must be a UUID")
+	}
+	return id
+}
+
+// date reads an optional YYYY-MM-DD field that is not in the future.
+func (v *validator) date(field string) *time.Time {
+	r := v.raw(field)
+	if r == nil {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(r, &s); err != nil {
+		v.fail(field, "must be a date as YYYY-MM-DD")
+		return nil
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		v.fail(field, "must be a date as YYYY-MM-DD")
+		return nil
+	}
+	if d.Year() < 1850 || d.After(time.Now().UTC()) {
+		v.fail(field, "must be a real date, not in the future")
+		return nil
+	}
+	return &d
+}
+
+var tenDigits = regexp.MustCompile(`^[0-9]{10}$`)
+
+// parseID accepts a UUID only in its canonical 36-character form.
+func parseID(s string) (uuid.UUID, bool) {
+	if len(s) != 36 {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
+}
+
+// pathID reads a UUID path parameter, answering 400 invalid_id when it is
+// not one.
+func pathID(c *gin.Context, name string) (uuid.UUID, bool) {
+	id, ok := parseID(c.Param(name))
+	if !ok {
+		writeProblem(c, http.StatusBadRequest, CodeInvalidID, "The "+name+" in the path is not a UUID.")
+		return uuid.Nil, false
+	}
+	return id, true
+}

@@ -1,0 +1,185 @@
+// Package migrate applies careteam's embedded dbmate migrations. It is what
+// "careteam migrate" runs in deploys and what the test harness runs on each
+// template database, so both see exactly the files dbmate sees.
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/amacneil/dbmate/v2/pkg/dbmate"
+	_ "github.com/amacneil/dbmate/v2/pkg/driver/postgres" // dbmate's postgres driver
+	"github.com/jackc/pgx/v5"
+
+	"github.com/careteam/careteam/db"
+)
+
+// PrimaryIndex is the partial unique index that keeps one active PRIMARY per
+// patient. Its migration builds it CONCURRENTLY, which can leave an INVALID
+// index behind when the build fails.
+const PrimaryIndex = "uq_care_team_primary"
+
+// primaryIndexVersion is the version of the migration that builds
+// PrimaryIndex.
+const primaryIndexVersion = "20261204110200"
+
+// Migrator runs the embedded migrations against one database.
+type Migrator struct {
+	url string
+	log io.Writer
+}
+
+// New returns a Migrator for databaseURL that writes dbmate's progress to
+// log.
+func New(databaseURL string, log io.Writer) *Migrator {
+	if log == nil {
+		log = io.Discard
+	}
+	return &Migrator{url: databaseURL, log: log}
+}
+
+func (m *Migrator) dbmate() (*dbmate.DB, error) {
+	u, err := url.Parse(m.url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+
+	// lib/pq, dbmate's driver, only knows the postgres scheme.
+	if u.Scheme == "postgresql" {
+		u.Scheme = "postgres"
+	}
+
+	d := dbmate.New(u)
+	d.FS = db.Migrations
+	d.MigrationsDir = []string{db.MigrationsDir}
+	d.AutoDumpSchema = false
+	d.Log = m.log
+	// Strict refuses a migration older than one already applied: in a deploy
+	// that means a branch merged out of order, which needs a new version.
+	d.Strict = true
+	return d, nil
+}
+
+// Up creates the database when it does not exist and applies every pending
+// migration. Before it does, it drops an INVALID copy of PrimaryIndex that an
+// interrupted concurrent build left behind, so that the build runs again
+// instead of failing on the name or passing a broken index for a working one.
+func (m *Migrator) Up(ctx context.Context) error {
+	d, err := m.dbmate()
+	if err != nil {
+		return err
+	}
+
+	drv, err := d.Driver()
+	if err != nil {
+		return fmt.Errorf("database driver: %w", err)
+	}
+	exists, err := drv.DatabaseExists()
+	if err != nil {
+		return fmt.Errorf("look for the database: %w", err)
+	}
+	if !exists {
+		if err := d.Create(); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+	}
+
+	if err := m.dropInvalidPrimaryIndex(ctx, d); err != nil {
+		return err
+	}
+
+	if err := d.Migrate(); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Down rolls back the most recent migration.
+func (m *Migrator) Down() error {
+	d, err := m.dbmate()
+	if err != nil {
+		return err
+	}
+	if err := d.Rollback(); err != nil {
+		return fmt.Errorf("roll back: %w", err)
+	}
+	return nil
+}
+
+// Status writes dbmate's list of applied and pending migrations to the log
+// and returns how many are pending.
+func (m *Migrator) Status() (int, error) {
+	d, err := m.dbmate()
+	if err != nil {
+		return 0, err
+	}
+	pending, err := d.Status(false)
+	if err != nil {
+		return 0, fmt.Errorf("migration status: %w", err)
+	}
+	return pending, nil
+}
+
+// Pending returns the versions of the migrations not yet applied.
+func (m *Migrator) Pending() ([]string, error) {
+	d, err := m.dbmate()
+	if err != nil {
+		return nil, err
+	}
+	all, err := d.FindMigrations()
+	if err != nil {
+		return nil, fmt.Errorf("find migrations: %w", err)
+	}
+	var pending []string
+	for _, mg := range all {
+		if !mg.Applied {
+			pending = append(pending, mg.Version)
+		}
+	}
+	return pending, nil
+}
+
+func (m *Migrator) dropInvalidPrimaryIndex(ctx context.Context, d *dbmate.DB) error {
+	all, err := d.FindMigrations()
+	if err != nil {
+		// A database without the migrations table has nothing to repair.
+		return nil
+	}
+	for _, mg := range all {
+		if mg.Version == primaryIndexVersion && mg.Applied {
+			return nil
+		}
+	}
+
+	conn, err := pgx.Connect(ctx, m.url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+
+	var invalid bool
+	err = conn.QueryRow(ctx, `
+		SELECT NOT (i.indisvalid AND i.indisready)
+		FROM pg_index AS i
+		JOIN pg_class AS c ON c.oid = i.indexrelid
+		WHERE c.relname = $1 AND c.relnamespace = 'public'::regnamespace`,
+		PrimaryIndex).Scan(&invalid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look for an invalid %s: %w", PrimaryIndex, err)
+	}
+	if !invalid {
+		return nil
+	}
+
+	fmt.Fprintf(m.log, "Dropping INVALID index %s left by an interrupted build\n", PrimaryIndex)
+	if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS public."+PrimaryIndex); err != nil {
+		return fmt.Errorf("drop invalid %s: %w", PrimaryIndex, err)
+	}
+	return nil
+}
