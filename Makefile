@@ -36,8 +36,8 @@ check-generated: ## Fail when internal/dbgen differs from what sqlc generates.
 
 vet: ## go vet, and sqlc vet against a freshly migrated throwaway database.
 	$(GO) vet ./...
-	psql "$(CHECK_ADMIN_URL)" -qc 'DROP DATABASE IF EXISTS careteam_sqlc_vet WITH (FORCE)'
+	PGOPTIONS='-c client_min_messages=warning' psql "$(CHECK_ADMIN_URL)" -qc 'DROP DATABASE IF EXISTS careteam_sqlc_vet WITH (FORCE)'
 	DATABASE_URL="$(CHECK_DATABASE_URL)" $(GO) run ./cmd/careteam migrate up >/dev/null
 	SQLC_DATABASE_URL="$(CHECK_DATABASE_URL)" $(SQLC) vet; status=$$?; \
-	  psql "$(CHECK_ADMIN_URL)" -qc 'DROP DATABASE IF EXISTS careteam_sqlc_vet WITH (FORCE)'; \
+	  PGOPTIONS='-c client_min_messages=warning' psql "$(CHECK_ADMIN_URL)" -qc 'DROP DATABASE IF EXISTS careteam_sqlc_vet WITH (FORCE)'; \
 	  exit $$status
