@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
+	"strings"
 
 	"github.com/amacneil/dbmate/v2/pkg/dbmate"
 	_ "github.com/amacneil/dbmate/v2/pkg/driver/postgres" // dbmate's postgres driver
@@ -30,6 +32,9 @@ const primaryIndexVersion = "20261204110200"
 type Migrator struct {
 	url string
 	log io.Writer
+	// through, when set, hides the migrations after that version: tests use
+	// it to build a database as it was before a migration.
+	through string
 }
 
 // New returns a Migrator for databaseURL that writes dbmate's progress to
@@ -54,6 +59,9 @@ func (m *Migrator) dbmate() (*dbmate.DB, error) {
 
 	d := dbmate.New(u)
 	d.FS = db.Migrations
+	if m.through != "" {
+		d.FS = throughFS{FS: db.Migrations, last: m.through}
+	}
 	d.MigrationsDir = []string{db.MigrationsDir}
 	d.AutoDumpSchema = false
 	d.Log = m.log
@@ -61,6 +69,34 @@ func (m *Migrator) dbmate() (*dbmate.DB, error) {
 	// that means a branch merged out of order, which needs a new version.
 	d.Strict = true
 	return d, nil
+}
+
+// Through returns a Migrator that sees only the migrations up to and
+// including version, as a database deployed before the later ones would.
+func (m *Migrator) Through(version string) *Migrator {
+	c := *m
+	c.through = version
+	return &c
+}
+
+// throughFS hides the migration files whose version is after last.
+type throughFS struct {
+	fs.FS
+	last string
+}
+
+func (f throughFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	entries, err := fs.ReadDir(f.FS, name)
+	if err != nil {
+		return nil, err
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if version, _, _ := strings.Cut(e.Name(), "_"); version <= f.last {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
 }
 
 // Up creates the database when it does not exist and applies every pending

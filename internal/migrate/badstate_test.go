@@ -1,0 +1,201 @@
+package migrate_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/careteam/careteam/internal/migrate"
+	"github.com/careteam/careteam/internal/testdb"
+)
+
+// tablesVersion is the migration that creates the tables, before the check
+// and the PRIMARY index.
+const tablesVersion = "20261204110000"
+
+// seedPrimaries gives a new patient n active PRIMARY assignments, with plain
+// SQL as a system without the index could have, and returns its id.
+func seedPrimaries(t *testing.T, conn *pgx.Conn, n int) string {
+	t.Helper()
+	ctx := context.Background()
+	var patient string
+	err := conn.QueryRow(ctx, `INSERT INTO patients (given_name, family_name)
+		VALUES ('P', 'Q') RETURNING id::text`).Scan(&patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `
+		WITH p AS (
+			INSERT INTO providers (npi, given_name, family_name)
+			SELECT n, 'R', 'S' FROM (
+				SELECT lpad((trunc(random() * 1e8))::bigint::text, 9, '1') AS nine
+				FROM generate_series(1, $2)) AS g,
+			LATERAL (SELECT nine || d AS n FROM generate_series(0, 9) AS d
+			         WHERE npi_is_valid(nine || d) LIMIT 1) AS v
+			RETURNING id)
+		INSERT INTO care_team_assignments (patient_id, provider_id, role)
+		SELECT $1, id, 'PRIMARY' FROM p`, patient, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return patient
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func count(t *testing.T, conn *pgx.Conn, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := conn.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestUpStopsOnDuplicatePrimariesAndNamesThem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testdb.Empty(t)
+	m := migrate.New(dsn, nil)
+	if err := m.Through(tablesVersion).Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	conn := connect(t, dsn)
+	two, three := seedPrimaries(t, conn, 2), seedPrimaries(t, conn, 3)
+	clean := seedPrimaries(t, conn, 1)
+	before := count(t, conn, "SELECT count(*) FROM care_team_assignments WHERE removed_at IS NULL")
+
+	err := m.Up(ctx)
+	if err == nil {
+		t.Fatal("up succeeded on a database with duplicate primaries")
+	}
+	for _, id := range []string{two, three} {
+		if !strings.Contains(err.Error(), id) {
+			t.Errorf("the error does not name patient %s: %v", id, err)
+		}
+	}
+	if strings.Contains(err.Error(), clean) {
+		t.Errorf("the error names the clean patient %s", clean)
+	}
+
+	pending, perr := m.Pending()
+	if perr != nil || len(pending) != 2 {
+		t.Errorf("pending = %v (%v), want the check and the index still pending", pending, perr)
+	}
+	if after := count(t, conn, "SELECT count(*) FROM care_team_assignments WHERE removed_at IS NULL"); after != before {
+		t.Errorf("active assignments %d, then %d: the failed migration changed data", before, after)
+	}
+	if n := count(t, conn, "SELECT count(*) FROM pg_class WHERE relname = $1", migrate.PrimaryIndex); n != 0 {
+		t.Error("the index exists after the refused migration")
+	}
+}
+
+func TestUpRebuildsAnInvalidPrimaryIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testdb.Empty(t)
+	m := migrate.New(dsn, nil)
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Take the index away as a rollback would, let bad data in, and let a
+	// concurrent build fail on it: that leaves an INVALID index behind.
+	if err := m.Down(); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, dsn)
+	patient := seedPrimaries(t, conn, 2)
+	if err := m.Up(ctx); err == nil {
+		t.Fatal("the index was built over duplicate primaries")
+	}
+	if valid := indexValid(t, conn); valid == nil || *valid {
+		t.Fatalf("after the failed build the index is %v, want present and INVALID", valid)
+	}
+
+	// Repair the data, then migrate again: the leftover is dropped and the
+	// index rebuilt, valid.
+	_, err := conn.Exec(ctx, `
+		UPDATE care_team_assignments SET removed_at = now(), removal_reason = 'test repair'
+		WHERE id = (SELECT id FROM care_team_assignments WHERE patient_id = $1 LIMIT 1)`, patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Up(ctx); err != nil {
+		t.Fatalf("up after repair: %v", err)
+	}
+	if valid := indexValid(t, conn); valid == nil || !*valid {
+		t.Fatalf("after the rebuild the index is %v, want valid", valid)
+	}
+
+	// And it holds the rule again.
+	_, err = conn.Exec(ctx, `
+		INSERT INTO care_team_assignments (patient_id, provider_id, role)
+		SELECT patient_id, provider_id, 'PRIMARY' FROM care_team_assignments
+		WHERE patient_id = $1 AND removed_at IS NOT NULL`, patient)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" || pgErr.ConstraintName != migrate.PrimaryIndex {
+		t.Fatalf("second active PRIMARY: %v, want a unique violation of %s", err, migrate.PrimaryIndex)
+	}
+}
+
+func TestDownAndUpOnPopulatedDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testdb.Empty(t)
+	m := migrate.New(dsn, nil)
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, dsn)
+	for i := 0; i < 20; i++ {
+		seedPrimaries(t, conn, 1)
+	}
+	rows := count(t, conn, "SELECT count(*) FROM care_team_assignments")
+
+	if err := m.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if valid := indexValid(t, conn); valid != nil {
+		t.Fatal("down left the index")
+	}
+	if err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if valid := indexValid(t, conn); valid == nil || !*valid {
+		t.Fatal("up did not rebuild a valid index")
+	}
+	if got := count(t, conn, "SELECT count(*) FROM care_team_assignments"); got != rows {
+		t.Errorf("rows %d, then %d", rows, got)
+	}
+}
+
+// indexValid returns whether the PRIMARY index is valid and ready, or nil
+// when there is none.
+func indexValid(t *testing.T, conn *pgx.Conn) *bool {
+	t.Helper()
+	var valid bool
+	err := conn.QueryRow(context.Background(), `
+		SELECT i.indisvalid AND i.indisready FROM pg_index AS i
+		JOIN pg_class AS c ON c.oid = i.indexrelid WHERE c.relname = $1`,
+		migrate.PrimaryIndex).Scan(&valid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &valid
+}
