@@ -115,10 +115,19 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.opts.Port = port
 	}
 
+	if c.running(ctx) {
+		// A persistent cluster left running by a process that died.
+		return c, nil
+	}
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// running reports whether the cluster's server is up already.
+func (c *Cluster) running(ctx context.Context) bool {
+	return c.command(ctx, "pg_ctl", "-D", c.dataDir(), "status").Run() == nil
 }
 
 func (c *Cluster) runAsPostgres() error {
@@ -151,9 +160,9 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 	cmd.Dir = c.opts.Dir
 	// The server inherits nothing that would point it at another cluster.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TZ=UTC"}
-	if c.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
-	}
+	// A process group of its own keeps a Ctrl-C at the terminal from
+	// reaching the server: the process that started it stops it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
 	return cmd
 }
 
