@@ -23,7 +23,12 @@ func init() {
 
 			switch args[0] {
 			case "up":
-				return m.Up(ctx)
+				if err := m.Up(ctx); err != nil {
+					return err
+				}
+				// A migration that "succeeded" but left a constraint missing
+				// or INVALID must fail the deploy here, not later.
+				return dbVerify(ctx, cfg, nil, stdout)
 			case "down":
 				return m.Down()
 			case "status":

@@ -79,8 +79,11 @@ func TestUpStopsOnDuplicatePrimariesAndNamesThem(t *testing.T) {
 	before := count(t, conn, "SELECT count(*) FROM care_team_assignments WHERE removed_at IS NULL")
 
 	err := m.Up(ctx)
-	if err == nil {
-		t.Fatal("up succeeded on a database with duplicate primaries")
+	if !errors.Is(err, migrate.ErrRejectedRows) {
+		t.Fatalf("up on a database with duplicate primaries: %v, want ErrRejectedRows", err)
+	}
+	if !strings.Contains(err.Error(), "careteam db repair-primaries") {
+		t.Errorf("the error does not say which command repairs it: %v", err)
 	}
 	for _, id := range []string{two, three} {
 		if !strings.Contains(err.Error(), id) {
@@ -118,7 +121,13 @@ func TestUpRebuildsAnInvalidPrimaryIndex(t *testing.T) {
 	}
 	conn := connect(t, dsn)
 	patient := seedPrimaries(t, conn, 2)
-	if err := m.Up(ctx); err == nil {
+	if err := m.Up(ctx); !errors.Is(err, migrate.ErrRejectedRows) {
+		t.Fatalf("up over duplicate primaries: %v, want ErrRejectedRows", err)
+	}
+	// The build as plain dbmate would run it, which nothing checked first.
+	_, err := conn.Exec(ctx, `CREATE UNIQUE INDEX CONCURRENTLY uq_care_team_primary
+		ON care_team_assignments (patient_id) WHERE role = 'PRIMARY' AND removed_at IS NULL`)
+	if err == nil {
 		t.Fatal("the index was built over duplicate primaries")
 	}
 	if valid := indexValid(t, conn); valid == nil || *valid {
@@ -127,7 +136,7 @@ func TestUpRebuildsAnInvalidPrimaryIndex(t *testing.T) {
 
 	// Repair the data, then migrate again: the leftover is dropped and the
 	// index rebuilt, valid.
-	_, err := conn.Exec(ctx, `
+	_, err = conn.Exec(ctx, `
 		UPDATE care_team_assignments SET removed_at = now(), removal_reason = 'test repair'
 		WHERE id = (SELECT id FROM care_team_assignments WHERE patient_id = $1 LIMIT 1)`, patient)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/careteam/careteam/db"
+	"github.com/careteam/careteam/internal/dbcheck"
 )
 
 // PrimaryIndex is the partial unique index that keeps one active PRIMARY per
@@ -123,6 +124,9 @@ func (m *Migrator) Up(ctx context.Context) error {
 		}
 	}
 
+	if err := m.refuseRejectedRows(ctx); err != nil {
+		return err
+	}
 	if err := m.dropInvalidPrimaryIndex(ctx, d); err != nil {
 		return err
 	}
@@ -176,6 +180,42 @@ func (m *Migrator) Pending() ([]string, error) {
 		}
 	}
 	return pending, nil
+}
+
+// ErrRejectedRows means the database holds rows that a pending migration
+// would reject; "careteam db check" lists them.
+var ErrRejectedRows = errors.New("rows a migration would reject")
+
+// refuseRejectedRows stops Up before it starts when the database holds rows
+// a migration would reject, naming the patients and the command that
+// repairs them, so that a deploy fails before it has changed anything.
+func (m *Migrator) refuseRejectedRows(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, m.url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+
+	findings, err := dbcheck.Check(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("check data before migrating: %w", err)
+	}
+	if len(findings) == 0 {
+		return nil
+	}
+
+	var names []string
+	for i, f := range findings {
+		if i == 20 {
+			names = append(names, "...")
+			break
+		}
+		names = append(names, fmt.Sprintf("%s (%d active)", f.PatientID, len(f.Assignments)))
+	}
+	return fmt.Errorf("%w: %d patient(s) have more than one active PRIMARY: %s; "+
+		"see them with \"careteam db check\", end the surplus with "+
+		"\"careteam db repair-primaries --keep newest\" (or --keep oldest; try --dry-run first), "+
+		"then migrate again", ErrRejectedRows, len(findings), strings.Join(names, ", "))
 }
 
 func (m *Migrator) dropInvalidPrimaryIndex(ctx context.Context, d *dbmate.DB) error {
