@@ -25,19 +25,32 @@ ORDER BY a.assigned_at DESC, a.id DESC;
 
 -- name: CreateAssignment :one
 -- CreateAssignment adds a member to a patient's care team in one statement.
+--
+-- It first takes a KEY SHARE lock on the patient's row, before its insert
+-- touches any unique index: a reassignment locks the same row FOR UPDATE
+-- before it inserts, so both take their locks in the same order and cannot
+-- deadlock. Adds of one patient do not block each other.
+--
 -- The NOT EXISTS is the friendly check: when the patient already has an
 -- active PRIMARY and a second is asked for, nothing is inserted and no row
--- comes back. It is not what keeps the rule: two requests that race both
--- pass it, and uq_care_team_primary rejects the second. The foreign keys
--- answer for a missing patient or provider.
-INSERT INTO care_team_assignments (patient_id, provider_id, role)
-SELECT @patient_id, @provider_id, @role
+-- comes back (as when the patient does not exist). It is not what keeps the
+-- rule: two requests that race both pass it, and uq_care_team_primary
+-- rejects the second. The provider's foreign key answers for a missing
+-- provider. assigned_at is the clock at the insert, not the start of the
+-- transaction, so that a PRIMARY never starts before the one it follows
+-- ended.
+WITH patient AS (
+    SELECT p.id AS locked_id FROM patients AS p WHERE p.id = @patient_id FOR KEY SHARE
+)
+INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
+SELECT patient.locked_id, @provider_id, @role, clock_timestamp()
+FROM patient
 WHERE @role::care_team_role <> 'PRIMARY'
    OR NOT EXISTS (
-        SELECT FROM care_team_assignments
-        WHERE patient_id = @patient_id
-          AND role = 'PRIMARY'
-          AND removed_at IS NULL)
+        SELECT FROM care_team_assignments AS existing
+        WHERE existing.patient_id = patient.locked_id
+          AND existing.role = 'PRIMARY'
+          AND existing.removed_at IS NULL)
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at;
 

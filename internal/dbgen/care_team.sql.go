@@ -13,32 +13,45 @@ import (
 )
 
 const createAssignment = `-- name: CreateAssignment :one
-INSERT INTO care_team_assignments (patient_id, provider_id, role)
-SELECT $1, $2, $3
-WHERE $3::care_team_role <> 'PRIMARY'
+WITH patient AS (
+    SELECT p.id AS locked_id FROM patients AS p WHERE p.id = $3 FOR KEY SHARE
+)
+INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
+SELECT patient.locked_id, $1, $2, clock_timestamp()
+FROM patient
+WHERE $2::care_team_role <> 'PRIMARY'
    OR NOT EXISTS (
-        SELECT FROM care_team_assignments
-        WHERE patient_id = $1
-          AND role = 'PRIMARY'
-          AND removed_at IS NULL)
+        SELECT FROM care_team_assignments AS existing
+        WHERE existing.patient_id = patient.locked_id
+          AND existing.role = 'PRIMARY'
+          AND existing.removed_at IS NULL)
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at
 `
 
 type CreateAssignmentParams struct {
-	PatientID  uuid.UUID
 	ProviderID uuid.UUID
 	Role       CareTeamRole
+	PatientID  uuid.UUID
 }
 
 // CreateAssignment adds a member to a patient's care team in one statement.
+//
+// It first takes a KEY SHARE lock on the patient's row, before its insert
+// touches any unique index: a reassignment locks the same row FOR UPDATE
+// before it inserts, so both take their locks in the same order and cannot
+// deadlock. Adds of one patient do not block each other.
+//
 // The NOT EXISTS is the friendly check: when the patient already has an
 // active PRIMARY and a second is asked for, nothing is inserted and no row
-// comes back. It is not what keeps the rule: two requests that race both
-// pass it, and uq_care_team_primary rejects the second. The foreign keys
-// answer for a missing patient or provider.
+// comes back (as when the patient does not exist). It is not what keeps the
+// rule: two requests that race both pass it, and uq_care_team_primary
+// rejects the second. The provider's foreign key answers for a missing
+// provider. assigned_at is the clock at the insert, not the start of the
+// transaction, so that a PRIMARY never starts before the one it follows
+// ended.
 func (q *Queries) CreateAssignment(ctx context.Context, arg CreateAssignmentParams) (CareTeamAssignment, error) {
-	row := q.db.QueryRow(ctx, createAssignment, arg.PatientID, arg.ProviderID, arg.Role)
+	row := q.db.QueryRow(ctx, createAssignment, arg.ProviderID, arg.Role, arg.PatientID)
 	var i CareTeamAssignment
 	err := row.Scan(
 		&i.ID,

@@ -248,10 +248,20 @@ func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, 
 		return err
 	})
 
-	// No row back is the friendly check at work; a violation of
-	// uq_care_team_primary is a racing request that passed it. Both answer
-	// the same.
-	if errors.Is(err, pgx.ErrNoRows) || ViolatedConstraint(err) == ConstraintPrimary {
+	// No row back is a missing patient or the friendly check at work; a
+	// violation of uq_care_team_primary is a racing request that passed the
+	// check. Both PRIMARY conflicts answer the same.
+	if errors.Is(err, pgx.ErrNoRows) {
+		exists, err := s.q.PatientExists(ctx, patientID)
+		if err != nil {
+			return Assignment{}, fmt.Errorf("look for patient: %w", translate(err))
+		}
+		if !exists {
+			return Assignment{}, ErrPatientNotFound
+		}
+		return Assignment{}, s.primaryConflict(ctx, patientID)
+	}
+	if ViolatedConstraint(err) == ConstraintPrimary {
 		return Assignment{}, s.primaryConflict(ctx, patientID)
 	}
 	if err != nil {
