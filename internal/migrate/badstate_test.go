@@ -3,12 +3,18 @@ package migrate_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/amacneil/dbmate/v2/pkg/dbmate"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/careteam/careteam/db"
+	"github.com/careteam/careteam/internal/dbcheck"
 	"github.com/careteam/careteam/internal/migrate"
 	"github.com/careteam/careteam/internal/testdb"
 )
@@ -133,6 +139,13 @@ func TestUpRebuildsAnInvalidPrimaryIndex(t *testing.T) {
 	if valid := indexValid(t, conn); valid == nil || *valid {
 		t.Fatalf("after the failed build the index is %v, want present and INVALID", valid)
 	}
+	problems, err := dbcheck.Verify(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], migrate.PrimaryIndex+" is INVALID") {
+		t.Fatalf("verify = %q, want one problem naming the INVALID index", problems)
+	}
 
 	// Repair the data, then migrate again: the leftover is dropped and the
 	// index rebuilt, valid.
@@ -147,6 +160,9 @@ func TestUpRebuildsAnInvalidPrimaryIndex(t *testing.T) {
 	}
 	if valid := indexValid(t, conn); valid == nil || !*valid {
 		t.Fatalf("after the rebuild the index is %v, want valid", valid)
+	}
+	if problems, err := dbcheck.Verify(ctx, conn); err != nil || len(problems) != 0 {
+		t.Fatalf("verify after the rebuild = %q, %v; want nothing wrong", problems, err)
 	}
 
 	// And it holds the rule again.
@@ -207,4 +223,35 @@ func indexValid(t *testing.T, conn *pgx.Conn) *bool {
 		t.Fatal(err)
 	}
 	return &valid
+}
+
+// TestPlainDbmateStopsAtTheCheck runs the migrations with dbmate alone, as
+// "go tool dbmate up" does, without the binary's own check first: the
+// migration before the index stops and names the patients.
+func TestPlainDbmateStopsAtTheCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testdb.Empty(t)
+	if err := migrate.New(dsn, nil).Through(tablesVersion).Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, dsn)
+	patient := seedPrimaries(t, conn, 2)
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dbmate.New(u)
+	d.FS = db.Migrations
+	d.MigrationsDir = []string{db.MigrationsDir}
+	d.AutoDumpSchema = false
+	d.Log = io.Discard
+	err = d.Migrate()
+	if err == nil || !strings.Contains(err.Error(), patient) {
+		t.Fatalf("dbmate up: %v, want the check to stop it naming %s", err, patient)
+	}
+	if n := count(t, conn, "SELECT count(*) FROM pg_class WHERE relname = $1", migrate.PrimaryIndex); n != 0 {
+		t.Error("the index exists after the check stopped the migration")
+	}
 }

@@ -36,6 +36,8 @@ type Migrator struct {
 	// through, when set, hides the migrations after that version: tests use
 	// it to build a database as it was before a migration.
 	through string
+	// files holds the migrations, under db.MigrationsDir.
+	files fs.FS
 }
 
 // New returns a Migrator for databaseURL that writes dbmate's progress to
@@ -44,7 +46,16 @@ func New(databaseURL string, log io.Writer) *Migrator {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Migrator{url: databaseURL, log: log}
+	return &Migrator{url: databaseURL, log: log, files: db.Migrations}
+}
+
+// WithMigrations returns a Migrator that applies the files under
+// db.MigrationsDir of files instead of the embedded ones. Tests use it to
+// play a deploy that carries other migrations.
+func (m *Migrator) WithMigrations(files fs.FS) *Migrator {
+	c := *m
+	c.files = files
+	return &c
 }
 
 func (m *Migrator) dbmate() (*dbmate.DB, error) {
@@ -59,9 +70,9 @@ func (m *Migrator) dbmate() (*dbmate.DB, error) {
 	}
 
 	d := dbmate.New(u)
-	d.FS = db.Migrations
+	d.FS = m.files
 	if m.through != "" {
-		d.FS = throughFS{FS: db.Migrations, last: m.through}
+		d.FS = throughFS{FS: m.files, last: m.through}
 	}
 	d.MigrationsDir = []string{db.MigrationsDir}
 	d.AutoDumpSchema = false
