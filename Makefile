@@ -9,7 +9,7 @@ TEST_TZ   := Asia/Kolkata
 CHECK_ADMIN_URL    ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 CHECK_DATABASE_URL := $(subst /postgres?,/careteam_sqlc_vet?,$(CHECK_ADMIN_URL))
 
-.PHONY: help run test generate schema check check-generated vet build bench
+.PHONY: help run test generate schema check check-generated vet build bench bench-quick
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,3 +41,9 @@ vet: ## go vet, and sqlc vet against a freshly migrated throwaway database.
 	SQLC_DATABASE_URL="$(CHECK_DATABASE_URL)" $(SQLC) vet; status=$$?; \
 	  PGOPTIONS='-c client_min_messages=warning' psql "$(CHECK_ADMIN_URL)" -qc 'DROP DATABASE IF EXISTS careteam_sqlc_vet WITH (FORCE)'; \
 	  exit $$status
+
+bench: ## Benchmark the service end to end (about 4 minutes); writes bench/results/<time>.json.
+	$(GO) run ./cmd/careteam-bench $(BENCH_FLAGS)
+
+bench-quick: ## A short smoke run of the benchmark (about 40 seconds).
+	$(GO) run ./cmd/careteam-bench -quick $(BENCH_FLAGS)

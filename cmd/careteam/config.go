@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careteam/careteam/internal/store"
 )
 
 // Defaults that work on a developer machine with PostgreSQL on its standard
@@ -83,10 +85,11 @@ func envInt(name string, fallback int) (int, error) {
 	return n, nil
 }
 
-// openPool returns a pool on c.DatabaseURL. It does not wait for the
-// database: a service that starts while PostgreSQL is down serves 503s and
-// recovers when it returns. Every session gets the statement timeout, and
-// one left idle in a transaction is ended by the server.
+// openPool returns a pool on c.DatabaseURL whose sessions run as the
+// service's role (store.AppRole), under row-level security. It does not wait
+// for the database: a service that starts while PostgreSQL is down serves
+// 503s and recovers when it returns. Every session gets the statement
+// timeout, and one left idle in a transaction is ended by the server.
 func openPool(ctx context.Context, c config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(c.DatabaseURL)
 	if err != nil {
@@ -97,6 +100,7 @@ func openPool(ctx context.Context, c config) (*pgxpool.Pool, error) {
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(c.StatementTimeout.Milliseconds(), 10)
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
 	pc.ConnConfig.RuntimeParams["application_name"] = "careteam"
+	store.ConfigurePool(pc)
 
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

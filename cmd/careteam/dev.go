@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/migrate"
 	"github.com/careteam/careteam/internal/pgcluster"
 )
@@ -63,6 +64,9 @@ func dev(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := migrate.New(cfg.DatabaseURL, stderr).Up(ctx); err != nil {
 		return err
 	}
+	if err := printDevKey(ctx, cfg, stderr); err != nil {
+		return err
+	}
 	return serve(ctx, cfg, stdout)
 }
 
@@ -96,4 +100,26 @@ func startDevCluster(ctx context.Context, stderr io.Writer) (*pgcluster.Cluster,
 		return nil, fmt.Errorf("start a development PostgreSQL (install PostgreSQL, or set DATABASE_URL): %w", err)
 	}
 	return cluster, nil
+}
+
+// devOrganization owns what a developer enters through "make run".
+const devOrganization = "development"
+
+// printDevKey makes a fresh read-write key of the development organization
+// and prints it: keys are stored hashed, so an old one cannot be shown
+// again.
+func printDevKey(ctx context.Context, cfg config, w io.Writer) error {
+	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	made, err := apikey.Create(ctx, conn, devOrganization, "make run "+time.Now().UTC().Format(time.RFC3339),
+		[]string{apikey.ScopeRead, apikey.ScopeWrite})
+	if err != nil {
+		return fmt.Errorf("development key: %w", err)
+	}
+	fmt.Fprintf(w, "dev: API key of organization %q (read, write):\n\n    export CARETEAM_KEY=%s\n\n"+
+		"dev: then: curl -H \"Authorization: Bearer $CARETEAM_KEY\" ...\n", devOrganization, made.Key)
+	return nil
 }

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	commands["import"] = command{
-		summary: "import [--format text|json] PATH...: load FHIR R4 Bundles and Bulk Data NDJSON",
+		summary: "import [--org NAME] [--format text|json] PATH...: load FHIR R4 Bundles and Bulk Data NDJSON",
 		run:     runImport,
 	}
 }
@@ -25,6 +25,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", "report as text or json")
+	org := fs.String("org", "default", "the organization that owns the imported patients (made if missing)")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || (*format != "text" && *format != "json") {
 		return errUsage
 	}
@@ -32,6 +33,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	orgID, err := ensureOrganization(ctx, cfg, *org)
+	if err != nil {
+		return err
+	}
+	// The import writes as the service's role, under row-level security,
+	// in the organization's name.
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
@@ -39,7 +46,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer pool.Close()
 
 	report, err := fhirimport.Import(ctx, pool, fs.Args(), fhirimport.Options{
-		Log: newLogger(os.Stderr, "warn"),
+		Log:            newLogger(os.Stderr, "warn"),
+		OrganizationID: orgID,
 	})
 	if err != nil {
 		return err

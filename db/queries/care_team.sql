@@ -52,12 +52,12 @@ WHERE @role::care_team_role <> 'PRIMARY'
           AND existing.role = 'PRIMARY'
           AND existing.removed_at IS NULL)
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at;
+          created_at, updated_at, organization_id;
 
 -- name: GetActivePrimary :one
 -- GetActivePrimary returns the patient's active PRIMARY assignment.
 SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at
+       created_at, updated_at, organization_id
 FROM care_team_assignments
 WHERE patient_id = @patient_id AND role = 'PRIMARY' AND removed_at IS NULL;
 
@@ -69,7 +69,7 @@ SET removed_at = greatest(clock_timestamp(), assigned_at),
     removal_reason = sqlc.narg(reason)
 WHERE id = @id AND patient_id = @patient_id AND removed_at IS NULL
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at;
+          created_at, updated_at, organization_id;
 
 -- name: LockPatientForReassignment :one
 -- LockPatientForReassignment is the first lock of a reassignment: the
@@ -87,7 +87,7 @@ FOR UPDATE OF p;
 -- patient's active PRIMARY and the provider's active assignment on the
 -- team (often none, sometimes the same row), FOR UPDATE, in id order.
 SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at
+       created_at, updated_at, organization_id
 FROM care_team_assignments
 WHERE patient_id = @patient_id
   AND removed_at IS NULL
@@ -107,7 +107,7 @@ SET removed_at = greatest(clock_timestamp(), assigned_at),
                      END
 WHERE id = ANY (@ids::uuid[]) AND removed_at IS NULL
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at;
+          created_at, updated_at, organization_id;
 
 -- name: InsertPrimary :one
 -- InsertPrimary starts the new PRIMARY of a reassignment. It runs after the
@@ -115,4 +115,4 @@ RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_re
 INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
 VALUES (@patient_id, @provider_id, 'PRIMARY', clock_timestamp())
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at;
+          created_at, updated_at, organization_id;

@@ -43,7 +43,8 @@ LEFT JOIN providers AS existing ON existing.npi = input.npi
 ORDER BY input.npi;
 
 -- name: UpsertImportPatients :many
--- UpsertImportPatients inserts patients by external_ref, or updates the
+-- UpsertImportPatients inserts patients of the transaction's organization
+-- (careteam_write_organization) by external_ref, or updates the
 -- names, birth date and MRN of one imported before when they differ. An MRN
 -- that another patient already holds is left out rather than failing on
 -- uq_patients_mrn. Rows that were already up to date come back as nothing;
@@ -55,7 +56,8 @@ SELECT t.external_ref,
            WHEN t.mrn = '' THEN NULL
            WHEN EXISTS (
                 SELECT FROM patients AS other
-                WHERE other.mrn = t.mrn
+                WHERE other.organization_id = careteam_write_organization()
+                  AND other.mrn = t.mrn
                   AND other.external_ref IS DISTINCT FROM t.external_ref) THEN NULL
            ELSE t.mrn
        END,
@@ -67,7 +69,7 @@ FROM (
            unnest(@family_names::text[]) AS family_name,
            unnest(@birth_dates::text[]) AS birth_date
 ) AS t
-ON CONFLICT (external_ref) DO UPDATE
+ON CONFLICT (organization_id, external_ref) DO UPDATE
 SET mrn = EXCLUDED.mrn,
     given_name = EXCLUDED.given_name,
     family_name = EXCLUDED.family_name,
@@ -84,7 +86,8 @@ RETURNING patients.external_ref::text AS external_ref, (xmax = 0)::boolean AS in
 -- the other.
 SELECT id, external_ref::text AS external_ref
 FROM patients
-WHERE external_ref = ANY (@external_refs::text[])
+WHERE organization_id = careteam_write_organization()
+  AND external_ref = ANY (@external_refs::text[])
 ORDER BY id
 FOR UPDATE;
 

@@ -24,6 +24,130 @@ CREATE TYPE public.care_team_role AS ENUM (
 
 
 --
+-- Name: careteam_audit(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.careteam_audit() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    new_row jsonb := CASE WHEN TG_OP = 'DELETE' THEN '{}'::jsonb ELSE to_jsonb(NEW) END;
+    old_row jsonb := CASE WHEN TG_OP = 'INSERT' THEN '{}'::jsonb ELSE to_jsonb(OLD) END;
+    row_data jsonb := CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END;
+    changes jsonb := '{}'::jsonb;
+    change jsonb;
+    col text;
+    kind text := TG_OP;
+BEGIN
+    FOR col IN SELECT jsonb_object_keys(old_row || new_row) LOOP
+        -- The database keeps these itself; they would only repeat
+        -- occurred_at.
+        CONTINUE WHEN col IN ('created_at', 'updated_at');
+        CONTINUE WHEN TG_OP = 'UPDATE' AND new_row -> col IS NOT DISTINCT FROM old_row -> col;
+
+        IF col = ANY (TG_ARGV) THEN
+            change := jsonb_build_object('redacted', true);
+        ELSIF TG_OP = 'INSERT' THEN
+            change := jsonb_build_object('new', new_row -> col);
+        ELSIF TG_OP = 'DELETE' THEN
+            change := jsonb_build_object('old', old_row -> col);
+        ELSE
+            change := jsonb_build_object('old', old_row -> col, 'new', new_row -> col);
+        END IF;
+        changes := changes || jsonb_build_object(col, change);
+    END LOOP;
+
+    IF TG_OP = 'UPDATE' THEN
+        IF changes = '{}'::jsonb THEN
+            RETURN NULL;
+        END IF;
+        -- Ending an assignment or revoking a key is a soft delete.
+        IF (old_row -> 'removed_at' = 'null'::jsonb AND new_row -> 'removed_at' <> 'null'::jsonb)
+            OR (old_row -> 'revoked_at' = 'null'::jsonb AND new_row -> 'revoked_at' <> 'null'::jsonb) THEN
+            kind := 'SOFT_DELETE';
+        END IF;
+    END IF;
+
+    INSERT INTO audit_log (organization_id, table_name, row_id, patient_id, action,
+                           actor_id, request_id, changes)
+    VALUES (
+        coalesce((row_data ->> 'organization_id')::uuid, careteam_current_organization()),
+        TG_TABLE_NAME,
+        (row_data ->> 'id')::uuid,
+        CASE TG_TABLE_NAME
+            WHEN 'patients' THEN (row_data ->> 'id')::uuid
+            ELSE (row_data ->> 'patient_id')::uuid
+        END,
+        kind,
+        NULLIF(current_setting('careteam.actor_id', true), '')::uuid,
+        NULLIF(current_setting('careteam.request_id', true), ''),
+        changes);
+    RETURN NULL;
+END
+$$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: api_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid NOT NULL,
+    name text NOT NULL,
+    key_hash text NOT NULL,
+    scopes text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT ck_api_keys_key_hash_sha256 CHECK ((key_hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT ck_api_keys_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT ck_api_keys_scopes CHECK (((cardinality(scopes) >= 1) AND (scopes <@ ARRAY['read'::text, 'write'::text])))
+);
+
+
+--
+-- Name: careteam_authenticate(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.careteam_authenticate(p_key_hash text) RETURNS SETOF public.api_keys
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT k.*
+    FROM api_keys AS k
+    WHERE k.key_hash = p_key_hash AND k.revoked_at IS NULL
+$$;
+
+
+--
+-- Name: careteam_current_organization(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.careteam_current_organization() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT NULLIF(current_setting('careteam.organization_id', true), '')::uuid
+$$;
+
+
+--
+-- Name: careteam_write_organization(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.careteam_write_organization() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT coalesce(careteam_current_organization(), '00000000-0000-0000-0000-000000000001'::uuid)
+$$;
+
+
+--
 -- Name: guard_care_team_assignment(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -39,8 +163,9 @@ BEGIN
     IF NEW.patient_id <> OLD.patient_id
         OR NEW.provider_id <> OLD.provider_id
         OR NEW.role <> OLD.role
-        OR NEW.assigned_at <> OLD.assigned_at THEN
-        RAISE EXCEPTION 'an assignment keeps its patient, provider, role and assigned_at'
+        OR NEW.assigned_at <> OLD.assigned_at
+        OR NEW.organization_id <> OLD.organization_id THEN
+        RAISE EXCEPTION 'an assignment keeps its organization, patient, provider, role and assigned_at'
             USING ERRCODE = 'restrict_violation';
     END IF;
 
@@ -95,9 +220,40 @@ END
 $$;
 
 
-SET default_tablespace = '';
+--
+-- Name: audit_log; Type: TABLE; Schema: public; Owner: -
+--
 
-SET default_table_access_method = heap;
+CREATE TABLE public.audit_log (
+    id bigint NOT NULL,
+    occurred_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    organization_id uuid,
+    table_name text NOT NULL,
+    row_id uuid NOT NULL,
+    patient_id uuid,
+    action text NOT NULL,
+    actor_id uuid,
+    request_id text,
+    changes jsonb NOT NULL,
+    CONSTRAINT ck_audit_log_action CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'SOFT_DELETE'::text, 'DELETE'::text])))
+);
+
+ALTER TABLE ONLY public.audit_log FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: audit_log_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.audit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 
 --
 -- Name: care_team_assignments; Type: TABLE; Schema: public; Owner: -
@@ -113,9 +269,25 @@ CREATE TABLE public.care_team_assignments (
     removal_reason text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    organization_id uuid DEFAULT public.careteam_write_organization() NOT NULL,
     CONSTRAINT ck_care_team_assignments_reason_needs_removal CHECK (((removal_reason IS NULL) OR (removed_at IS NOT NULL))),
     CONSTRAINT ck_care_team_assignments_removal_reason_length CHECK (((char_length(removal_reason) >= 1) AND (char_length(removal_reason) <= 500))),
     CONSTRAINT ck_care_team_assignments_removed_after_assigned CHECK (((removed_at IS NULL) OR (removed_at >= assigned_at)))
+);
+
+ALTER TABLE ONLY public.care_team_assignments FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: organizations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.organizations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ck_organizations_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
 );
 
 
@@ -132,10 +304,13 @@ CREATE TABLE public.patients (
     external_ref text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    organization_id uuid DEFAULT public.careteam_write_organization() NOT NULL,
     CONSTRAINT ck_patients_family_name_length CHECK (((char_length(family_name) >= 1) AND (char_length(family_name) <= 200))),
     CONSTRAINT ck_patients_given_name_length CHECK (((char_length(given_name) >= 1) AND (char_length(given_name) <= 200))),
     CONSTRAINT ck_patients_mrn_length CHECK (((char_length(mrn) >= 1) AND (char_length(mrn) <= 64)))
 );
+
+ALTER TABLE ONLY public.patients FORCE ROW LEVEL SECURITY;
 
 
 --
@@ -167,11 +342,35 @@ CREATE TABLE public.schema_migrations (
 
 
 --
+-- Name: api_keys pk_api_keys; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT pk_api_keys PRIMARY KEY (id);
+
+
+--
+-- Name: audit_log pk_audit_log; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT pk_audit_log PRIMARY KEY (id);
+
+
+--
 -- Name: care_team_assignments pk_care_team_assignments; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.care_team_assignments
     ADD CONSTRAINT pk_care_team_assignments PRIMARY KEY (id);
+
+
+--
+-- Name: organizations pk_organizations; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.organizations
+    ADD CONSTRAINT pk_organizations PRIMARY KEY (id);
 
 
 --
@@ -199,11 +398,27 @@ ALTER TABLE ONLY public.schema_migrations
 
 
 --
+-- Name: api_keys uq_api_keys_key_hash; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT uq_api_keys_key_hash UNIQUE (key_hash);
+
+
+--
+-- Name: organizations uq_organizations_name; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.organizations
+    ADD CONSTRAINT uq_organizations_name UNIQUE (name);
+
+
+--
 -- Name: patients uq_patients_external_ref; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.patients
-    ADD CONSTRAINT uq_patients_external_ref UNIQUE (external_ref);
+    ADD CONSTRAINT uq_patients_external_ref UNIQUE (organization_id, external_ref);
 
 
 --
@@ -211,7 +426,15 @@ ALTER TABLE ONLY public.patients
 --
 
 ALTER TABLE ONLY public.patients
-    ADD CONSTRAINT uq_patients_mrn UNIQUE (mrn);
+    ADD CONSTRAINT uq_patients_mrn UNIQUE (organization_id, mrn);
+
+
+--
+-- Name: patients uq_patients_organization_id; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.patients
+    ADD CONSTRAINT uq_patients_organization_id UNIQUE (organization_id, id);
 
 
 --
@@ -220,6 +443,20 @@ ALTER TABLE ONLY public.patients
 
 ALTER TABLE ONLY public.providers
     ADD CONSTRAINT uq_providers_npi UNIQUE (npi);
+
+
+--
+-- Name: ix_audit_log_organization_occurred_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ix_audit_log_organization_occurred_at ON public.audit_log USING btree (organization_id, occurred_at);
+
+
+--
+-- Name: ix_audit_log_patient; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ix_audit_log_patient ON public.audit_log USING btree (organization_id, patient_id, id DESC) WHERE (patient_id IS NOT NULL);
 
 
 --
@@ -251,6 +488,27 @@ CREATE UNIQUE INDEX uq_care_team_primary ON public.care_team_assignments USING b
 
 
 --
+-- Name: api_keys trg_api_keys_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_api_keys_audit AFTER INSERT OR DELETE OR UPDATE ON public.api_keys FOR EACH ROW EXECUTE FUNCTION public.careteam_audit('key_hash');
+
+
+--
+-- Name: api_keys trg_api_keys_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_api_keys_set_updated_at BEFORE UPDATE ON public.api_keys FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+
+--
+-- Name: care_team_assignments trg_care_team_assignments_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_care_team_assignments_audit AFTER INSERT OR DELETE OR UPDATE ON public.care_team_assignments FOR EACH ROW EXECUTE FUNCTION public.careteam_audit();
+
+
+--
 -- Name: care_team_assignments trg_care_team_assignments_guard; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -265,6 +523,27 @@ CREATE TRIGGER trg_care_team_assignments_set_updated_at BEFORE UPDATE ON public.
 
 
 --
+-- Name: organizations trg_organizations_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_organizations_audit AFTER INSERT OR DELETE OR UPDATE ON public.organizations FOR EACH ROW EXECUTE FUNCTION public.careteam_audit();
+
+
+--
+-- Name: organizations trg_organizations_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_organizations_set_updated_at BEFORE UPDATE ON public.organizations FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+
+--
+-- Name: patients trg_patients_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_patients_audit AFTER INSERT OR DELETE OR UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION public.careteam_audit('given_name', 'family_name', 'birth_date', 'mrn', 'external_ref');
+
+
+--
 -- Name: patients trg_patients_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -272,10 +551,25 @@ CREATE TRIGGER trg_patients_set_updated_at BEFORE UPDATE ON public.patients FOR 
 
 
 --
+-- Name: providers trg_providers_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_providers_audit AFTER INSERT OR DELETE OR UPDATE ON public.providers FOR EACH ROW EXECUTE FUNCTION public.careteam_audit('given_name', 'family_name');
+
+
+--
 -- Name: providers trg_providers_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_providers_set_updated_at BEFORE UPDATE ON public.providers FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+
+--
+-- Name: api_keys fk_api_keys_organization; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT fk_api_keys_organization FOREIGN KEY (organization_id) REFERENCES public.organizations(id);
 
 
 --
@@ -287,11 +581,94 @@ ALTER TABLE ONLY public.care_team_assignments
 
 
 --
+-- Name: care_team_assignments fk_care_team_assignments_patient_organization; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.care_team_assignments
+    ADD CONSTRAINT fk_care_team_assignments_patient_organization FOREIGN KEY (organization_id, patient_id) REFERENCES public.patients(organization_id, id);
+
+
+--
 -- Name: care_team_assignments fk_care_team_assignments_provider; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.care_team_assignments
     ADD CONSTRAINT fk_care_team_assignments_provider FOREIGN KEY (provider_id) REFERENCES public.providers(id);
+
+
+--
+-- Name: patients fk_patients_organization; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.patients
+    ADD CONSTRAINT fk_patients_organization FOREIGN KEY (organization_id) REFERENCES public.organizations(id);
+
+
+--
+-- Name: audit_log; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_log audit_writer; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY audit_writer ON public.audit_log FOR INSERT TO postgres WITH CHECK (true);
+
+
+--
+-- Name: care_team_assignments; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.care_team_assignments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_log operator_all_organizations; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY operator_all_organizations ON public.audit_log FOR SELECT TO postgres USING ((current_setting('careteam.all_organizations'::text, true) = 'on'::text));
+
+
+--
+-- Name: care_team_assignments operator_all_organizations; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY operator_all_organizations ON public.care_team_assignments TO postgres USING ((current_setting('careteam.all_organizations'::text, true) = 'on'::text)) WITH CHECK ((current_setting('careteam.all_organizations'::text, true) = 'on'::text));
+
+
+--
+-- Name: patients operator_all_organizations; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY operator_all_organizations ON public.patients TO postgres USING ((current_setting('careteam.all_organizations'::text, true) = 'on'::text)) WITH CHECK ((current_setting('careteam.all_organizations'::text, true) = 'on'::text));
+
+
+--
+-- Name: patients; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.patients ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_log tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.audit_log FOR SELECT USING ((organization_id = public.careteam_current_organization()));
+
+
+--
+-- Name: care_team_assignments tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.care_team_assignments USING ((organization_id = public.careteam_current_organization())) WITH CHECK ((organization_id = public.careteam_current_organization()));
+
+
+--
+-- Name: patients tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.patients USING ((organization_id = public.careteam_current_organization())) WITH CHECK ((organization_id = public.careteam_current_organization()));
 
 
 --
@@ -308,4 +685,7 @@ ALTER TABLE ONLY public.care_team_assignments
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261204110000'),
     ('20261204110100'),
-    ('20261204110200');
+    ('20261204110200'),
+    ('20261204130000'),
+    ('20261204130100'),
+    ('20261204130200');

@@ -50,11 +50,31 @@ func Check(ctx context.Context, db DB) ([]Finding, error) {
 		return []Finding{}, nil
 	}
 
-	rows, err := dbgen.New(db).ListDuplicatePrimaries(ctx)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if err := operatorSession(ctx, tx, "db-check"); err != nil {
+		return nil, err
+	}
+	rows, err := dbgen.New(tx).ListDuplicatePrimaries(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list duplicate primaries: %w", err)
 	}
 	return group(rows), nil
+}
+
+// operatorSession lets the transaction see every organization, as the owner
+// may (the policy operator_all_organizations), and names the tool in the
+// audit log's request_id.
+func operatorSession(ctx context.Context, tx pgx.Tx, tool string) error {
+	_, err := tx.Exec(ctx, `SELECT set_config('careteam.all_organizations', 'on', true),
+		set_config('careteam.request_id', $1, true)`, tool)
+	if err != nil {
+		return fmt.Errorf("operator session: %w", err)
+	}
+	return nil
 }
 
 // group turns rows ordered by patient into one finding per patient.
@@ -105,6 +125,9 @@ func RepairPrimaries(ctx context.Context, db DB, keep Keep, dryRun bool) ([]Repa
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(ctx)
+	if err := operatorSession(ctx, tx, "repair-primaries"); err != nil {
+		return nil, err
+	}
 	q := dbgen.New(tx)
 
 	locked, err := q.LockDuplicatePrimaries(ctx)

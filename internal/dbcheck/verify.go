@@ -34,7 +34,8 @@ var uniqueIndexes = []uniqueIndex{
 	{"uq_care_team_patient_provider", "care_team_assignments", []string{"patient_id", "provider_id"},
 		"(removed_at IS NULL)"},
 	{"uq_providers_npi", "providers", []string{"npi"}, ""},
-	{"uq_patients_mrn", "patients", []string{"mrn"}, ""},
+	{"uq_patients_mrn", "patients", []string{"organization_id", "mrn"}, ""},
+	{"uq_api_keys_key_hash", "api_keys", []string{"key_hash"}, ""},
 }
 
 var constraints = []constraint{
@@ -45,6 +46,8 @@ var constraints = []constraint{
 		"FOREIGN KEY (patient_id) REFERENCES patients(id)"},
 	{"fk_care_team_assignments_provider", "care_team_assignments",
 		"FOREIGN KEY (provider_id) REFERENCES providers(id)"},
+	{"fk_care_team_assignments_patient_organization", "care_team_assignments",
+		"FOREIGN KEY (organization_id, patient_id) REFERENCES patients(organization_id, id)"},
 }
 
 // triggers the service relies on: history cannot be rewritten or deleted.
@@ -86,7 +89,11 @@ func Verify(ctx context.Context, db DB) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("trigger %s on %s is disabled", want.name, want.table))
 		}
 	}
-	return problems, nil
+	more, err := verifySecurity(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return append(problems, more...), nil
 }
 
 func verifyIndex(ctx context.Context, db DB, want uniqueIndex) ([]string, error) {

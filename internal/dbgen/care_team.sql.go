@@ -26,7 +26,7 @@ WHERE $2::care_team_role <> 'PRIMARY'
           AND existing.role = 'PRIMARY'
           AND existing.removed_at IS NULL)
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at
+          created_at, updated_at, organization_id
 `
 
 type CreateAssignmentParams struct {
@@ -63,6 +63,7 @@ func (q *Queries) CreateAssignment(ctx context.Context, arg CreateAssignmentPara
 		&i.RemovalReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OrganizationID,
 	)
 	return i, err
 }
@@ -73,7 +74,7 @@ SET removed_at = greatest(clock_timestamp(), assigned_at),
     removal_reason = $1
 WHERE id = $2 AND patient_id = $3 AND removed_at IS NULL
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at
+          created_at, updated_at, organization_id
 `
 
 type EndAssignmentParams struct {
@@ -97,6 +98,7 @@ func (q *Queries) EndAssignment(ctx context.Context, arg EndAssignmentParams) (C
 		&i.RemovalReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OrganizationID,
 	)
 	return i, err
 }
@@ -110,7 +112,7 @@ SET removed_at = greatest(clock_timestamp(), assigned_at),
                      END
 WHERE id = ANY ($2::uuid[]) AND removed_at IS NULL
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at
+          created_at, updated_at, organization_id
 `
 
 type EndAssignmentsForReassignmentParams struct {
@@ -140,6 +142,7 @@ func (q *Queries) EndAssignmentsForReassignment(ctx context.Context, arg EndAssi
 			&i.RemovalReason,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.OrganizationID,
 		); err != nil {
 			return nil, err
 		}
@@ -153,7 +156,7 @@ func (q *Queries) EndAssignmentsForReassignment(ctx context.Context, arg EndAssi
 
 const getActivePrimary = `-- name: GetActivePrimary :one
 SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at
+       created_at, updated_at, organization_id
 FROM care_team_assignments
 WHERE patient_id = $1 AND role = 'PRIMARY' AND removed_at IS NULL
 `
@@ -172,6 +175,7 @@ func (q *Queries) GetActivePrimary(ctx context.Context, patientID uuid.UUID) (Ca
 		&i.RemovalReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OrganizationID,
 	)
 	return i, err
 }
@@ -180,7 +184,7 @@ const insertPrimary = `-- name: InsertPrimary :one
 INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
 VALUES ($1, $2, 'PRIMARY', clock_timestamp())
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at
+          created_at, updated_at, organization_id
 `
 
 type InsertPrimaryParams struct {
@@ -203,6 +207,7 @@ func (q *Queries) InsertPrimary(ctx context.Context, arg InsertPrimaryParams) (C
 		&i.RemovalReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OrganizationID,
 	)
 	return i, err
 }
@@ -341,7 +346,7 @@ func (q *Queries) LockPatientForReassignment(ctx context.Context, arg LockPatien
 
 const lockReassignmentAssignments = `-- name: LockReassignmentAssignments :many
 SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at
+       created_at, updated_at, organization_id
 FROM care_team_assignments
 WHERE patient_id = $1
   AND removed_at IS NULL
@@ -377,6 +382,7 @@ func (q *Queries) LockReassignmentAssignments(ctx context.Context, arg LockReass
 			&i.RemovalReason,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.OrganizationID,
 		); err != nil {
 			return nil, err
 		}

@@ -233,7 +233,8 @@ func (q *Queries) LockImport(ctx context.Context, lockKey int64) error {
 const lockImportPatients = `-- name: LockImportPatients :many
 SELECT id, external_ref::text AS external_ref
 FROM patients
-WHERE external_ref = ANY ($1::text[])
+WHERE organization_id = careteam_write_organization()
+  AND external_ref = ANY ($1::text[])
 ORDER BY id
 FOR UPDATE
 `
@@ -274,7 +275,8 @@ SELECT t.external_ref,
            WHEN t.mrn = '' THEN NULL
            WHEN EXISTS (
                 SELECT FROM patients AS other
-                WHERE other.mrn = t.mrn
+                WHERE other.organization_id = careteam_write_organization()
+                  AND other.mrn = t.mrn
                   AND other.external_ref IS DISTINCT FROM t.external_ref) THEN NULL
            ELSE t.mrn
        END,
@@ -286,7 +288,7 @@ FROM (
            unnest($4::text[]) AS family_name,
            unnest($5::text[]) AS birth_date
 ) AS t
-ON CONFLICT (external_ref) DO UPDATE
+ON CONFLICT (organization_id, external_ref) DO UPDATE
 SET mrn = EXCLUDED.mrn,
     given_name = EXCLUDED.given_name,
     family_name = EXCLUDED.family_name,
@@ -310,7 +312,8 @@ type UpsertImportPatientsRow struct {
 	Inserted    bool
 }
 
-// UpsertImportPatients inserts patients by external_ref, or updates the
+// UpsertImportPatients inserts patients of the transaction's organization
+// (careteam_write_organization) by external_ref, or updates the
 // names, birth date and MRN of one imported before when they differ. An MRN
 // that another patient already holds is left out rather than failing on
 // uq_patients_mrn. Rows that were already up to date come back as nothing;

@@ -73,27 +73,60 @@ func AllCareTeamRoleValues() []CareTeamRole {
 	}
 }
 
+type ApiKey struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	KeyHash        string
+	Scopes         []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	RevokedAt      *time.Time
+}
+
+type AuditLog struct {
+	ID             int64
+	OccurredAt     time.Time
+	OrganizationID *uuid.UUID
+	TableName      string
+	RowID          uuid.UUID
+	PatientID      *uuid.UUID
+	Action         string
+	ActorID        *uuid.UUID
+	RequestID      *string
+	Changes        []byte
+}
+
 type CareTeamAssignment struct {
-	ID            uuid.UUID
-	PatientID     uuid.UUID
-	ProviderID    uuid.UUID
-	Role          CareTeamRole
-	AssignedAt    time.Time
-	RemovedAt     *time.Time
-	RemovalReason *string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID             uuid.UUID
+	PatientID      uuid.UUID
+	ProviderID     uuid.UUID
+	Role           CareTeamRole
+	AssignedAt     time.Time
+	RemovedAt      *time.Time
+	RemovalReason  *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	OrganizationID uuid.UUID
+}
+
+type Organization struct {
+	ID        uuid.UUID
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type Patient struct {
-	ID          uuid.UUID
-	Mrn         *string
-	GivenName   string
-	FamilyName  string
-	BirthDate   *time.Time
-	ExternalRef *string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID             uuid.UUID
+	Mrn            *string
+	GivenName      string
+	FamilyName     string
+	BirthDate      *time.Time
+	ExternalRef    *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	OrganizationID uuid.UUID
 }
 
 type Provider struct {

@@ -15,7 +15,7 @@ import (
 const createPatient = `-- name: CreatePatient :one
 INSERT INTO patients (mrn, given_name, family_name, birth_date)
 VALUES ($1, $2, $3, $4)
-RETURNING id, mrn, given_name, family_name, birth_date, external_ref, created_at, updated_at
+RETURNING id, mrn, given_name, family_name, birth_date, external_ref, created_at, updated_at, organization_id
 `
 
 type CreatePatientParams struct {
@@ -43,12 +43,14 @@ func (q *Queries) CreatePatient(ctx context.Context, arg CreatePatientParams) (P
 		&i.ExternalRef,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OrganizationID,
 	)
 	return i, err
 }
 
 const getPatient = `-- name: GetPatient :one
-SELECT id, mrn, given_name, family_name, birth_date, external_ref, created_at, updated_at
+SELECT id, mrn, given_name, family_name, birth_date, external_ref, created_at, updated_at,
+       organization_id
 FROM patients
 WHERE id = $1
 `
@@ -65,6 +67,7 @@ func (q *Queries) GetPatient(ctx context.Context, id uuid.UUID) (Patient, error)
 		&i.ExternalRef,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OrganizationID,
 	)
 	return i, err
 }

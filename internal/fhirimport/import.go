@@ -113,8 +113,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// defaultOrganizationID is the organization the migrations made for rows
+// that name none.
+var defaultOrganizationID = uuid.MustParse("00000000-0000-0000-0000-000000000001")
 
 // Options tune an import. The zero value is ready to use.
 type Options struct {
@@ -124,6 +129,9 @@ type Options struct {
 	// Log receives one line per file and per failure, with ids and counts
 	// only. It defaults to discarding.
 	Log *slog.Logger
+	// OrganizationID owns the imported patients and their care teams. It
+	// defaults to the default organization.
+	OrganizationID uuid.UUID
 }
 
 // Import reads the FHIR files under paths and writes their patients,
@@ -135,6 +143,10 @@ func Import(ctx context.Context, pool *pgxpool.Pool, paths []string,
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
+	}
+	org := opts.OrganizationID
+	if org == uuid.Nil {
+		org = defaultOrganizationID
 	}
 	log := opts.Log
 	if log == nil {
@@ -166,7 +178,7 @@ func Import(ctx context.Context, pool *pgxpool.Pool, paths []string,
 		if f.failed || w.empty() {
 			continue
 		}
-		if err := writeFile(ctx, pool, w); err != nil {
+		if err := writeFile(ctx, pool, org, w); err != nil {
 			w.failAll()
 			rep.FailedFiles++
 			rep.addFileError(f.path, 0, err.Error())

@@ -53,7 +53,7 @@ func (w *fileWork) failAll() {
 
 // writeFile writes one file's records in one transaction. On error nothing
 // of the file stays and the caller marks its records failed.
-func writeFile(ctx context.Context, pool *pgxpool.Pool, w *fileWork) error {
+func writeFile(ctx context.Context, pool *pgxpool.Pool, org uuid.UUID, w *fileWork) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -63,6 +63,12 @@ func writeFile(ctx context.Context, pool *pgxpool.Pool, w *fileWork) error {
 	// Outcomes are set on the records as the steps go; when a later step
 	// fails the caller overwrites them all, as nothing of the file stays.
 	q := dbgen.New(tx)
+	if err := q.SetTenant(ctx, dbgen.SetTenantParams{
+		OrganizationID: org.String(),
+		RequestID:      "import",
+	}); err != nil {
+		return fmt.Errorf("set organization: %w", err)
+	}
 	if err := q.LockImport(ctx, importLockKey); err != nil {
 		return fmt.Errorf("lock import: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/store"
 )
 
@@ -156,8 +157,9 @@ func TestPrimaryConflictSeenOnlyByTheIndex(t *testing.T) {
 	}
 	defer tx.Rollback(ctx)
 	var heldID string
-	err = tx.QueryRow(ctx, `INSERT INTO care_team_assignments (patient_id, provider_id, role)
-		VALUES ($1, $2, 'PRIMARY') RETURNING id::text`, patient, held).Scan(&heldID)
+	err = tx.QueryRow(ctx, `INSERT INTO care_team_assignments (organization_id, patient_id, provider_id, role)
+		SELECT organization_id, id, $2, 'PRIMARY' FROM patients WHERE id = $1
+		RETURNING id::text`, patient, held).Scan(&heldID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,8 @@ func TestDatabaseDownAnswersUnavailable(t *testing.T) {
 	defer pool.Close()
 	ts := httptest.NewServer(New(store.New(pool), Options{}))
 	defer ts.Close()
-	f := &fixture{t: t, http: ts}
+	// A well-formed key: checking it needs the database.
+	f := &fixture{t: t, http: ts, key: apikey.Generate()}
 
 	r := f.send("GET", "/v1/patients/"+uuid.NewString(), nil)
 	expect(t, r, 503, CodeUnavailable)

@@ -13,12 +13,13 @@ import (
 
 // metrics are the service's Prometheus series.
 type metrics struct {
-	requests   *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	violations *prometheus.CounterVec
-	created    *prometheus.CounterVec
-	ended      *prometheus.CounterVec
-	reassigned prometheus.Counter
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	violations   *prometheus.CounterVec
+	created      *prometheus.CounterVec
+	ended        *prometheus.CounterVec
+	reassigned   prometheus.Counter
+	authFailures prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -48,8 +49,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "careteam_primary_reassignments_total",
 			Help: "PRIMARY reassignments that changed the PRIMARY.",
 		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "careteam_authentication_failures_total",
+			Help: "Requests refused because their API key is unknown or revoked.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.violations, m.created, m.ended, m.reassigned)
+	reg.MustRegister(m.requests, m.latency, m.violations, m.created, m.ended, m.reassigned,
+		m.authFailures)
 	return m
 }
 

@@ -39,6 +39,8 @@ type FieldError struct {
 // conventions imply for unknown routes and methods.
 const (
 	CodeMalformedJSON          = "malformed_json"
+	CodeUnauthenticated        = "unauthenticated"
+	CodeForbidden              = "forbidden"
 	CodeInvalidID              = "invalid_id"
 	CodePatientNotFound        = "patient_not_found"
 	CodeProviderNotFound       = "provider_not_found"

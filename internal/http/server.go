@@ -92,7 +92,7 @@ func (s *Server) routes(reg *prometheus.Registry) *gin.Engine {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(metricsHandler(reg)))
 
-	v1 := e.Group("/v1", s.withDeadline)
+	v1 := e.Group("/v1", s.withDeadline, s.authenticate)
 	v1.POST("/patients", s.createPatient)
 	v1.GET("/patients/:patient_id", s.getPatient)
 	v1.POST("/providers", s.createProvider)
@@ -103,6 +103,7 @@ func (s *Server) routes(reg *prometheus.Registry) *gin.Engine {
 	v1.POST("/patients/:patient_id/care-team", s.addMember)
 	v1.DELETE("/patients/:patient_id/care-team/:assignment_id", s.endMember)
 	v1.PUT("/patients/:patient_id/care-team/primary", s.reassignPrimary)
+	v1.GET("/patients/:patient_id/audit", s.getPatientAudit)
 	return e
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +16,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/npi"
 	"github.com/careteam/careteam/internal/store"
 	"github.com/careteam/careteam/internal/testdb"
@@ -25,33 +29,80 @@ import (
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // fixture is what most tests need: a server on loopback over a database of
-// the test's own, and the log it writes.
+// the test's own, the log it writes, and API keys of an organization.
 type fixture struct {
-	t    *testing.T
+	t *testing.T
+	// dsn is the test database, as its superuser.
+	dsn string
+	// pool is the superuser's: it sees every organization. The server's
+	// own pool runs as the service's role.
 	pool *pgxpool.Pool
 	srv  *Server
 	http *httptest.Server
 	logs *syncBuffer
+	// key reads and writes for organization org; requests carry it unless
+	// they say otherwise. readKey only reads.
+	org     string
+	key     string
+	readKey string
 }
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testdb.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 20
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	dsn := testdb.New(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
 
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 20
+	store.ConfigurePool(cfg)
+	appPool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(appPool.Close)
+
 	logs := &syncBuffer{}
-	srv := New(store.New(pool), Options{Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	srv := New(store.New(appPool), Options{Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &fixture{t: t, pool: pool, srv: srv, http: ts, logs: logs}
+	f := &fixture{t: t, dsn: dsn, pool: pool, srv: srv, http: ts, logs: logs, org: "test-org"}
+	f.key = f.newKey(f.org, "read,write")
+	f.readKey = f.newKey(f.org, "read")
+	return f
+}
+
+// newKey makes an API key of organization org with the scopes.
+func (f *fixture) newKey(org, scopes string) string {
+	f.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.dsn)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	parsed, err := apikey.ParseScopes(scopes)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	made, err := apikey.Create(ctx, conn, org, "key "+scopes, parsed)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return made.Key
+}
+
+// as returns a copy of the fixture whose requests carry key ("" for none).
+func (f *fixture) as(key string) *fixture {
+	c := *f
+	c.key = key
+	return &c
 }
 
 // syncBuffer is a log sink that handlers running in parallel can share.
@@ -97,6 +148,9 @@ func (f *fixture) do(method, path, contentType string, body []byte) response {
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if f.key != "" {
+		req.Header.Set("Authorization", "Bearer "+f.key)
 	}
 	res, err := f.http.Client().Do(req)
 	if err != nil {
@@ -225,3 +279,33 @@ func (f *fixture) activePrimaries(patient string) []string {
 	}
 	return ids
 }
+
+func newRequest(method, url, authorization string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", authorization)
+	return req, nil
+}
+
+func readResponse(t *testing.T, res *http.Response) response {
+	t.Helper()
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func mustUUID(t *testing.T, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -61,6 +61,7 @@ const (
 	codeCrashShutdown        = "57P02"
 	codeCannotConnectNow     = "57P03"
 	codeTooManyConnections   = "53300"
+	codeQueryCanceled        = "57014"
 )
 
 // constraintErrors maps each translated constraint to the error it means.
@@ -105,12 +106,15 @@ func translate(err error) error {
 }
 
 // isUnavailable reports whether err means the database could not serve the
-// request at all, as opposed to rejecting it.
+// request at all, or not in time, as opposed to rejecting it. A query the
+// server cancelled, which statement_timeout does, is the server's form of
+// the request deadline passing, and answers the same.
 func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow, codeTooManyConnections:
+		case codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow, codeTooManyConnections,
+			codeQueryCanceled:
 			return true
 		}
 		return false

@@ -38,24 +38,44 @@ func setup(t *testing.T) *fixtures {
 // configuration before the pool opens, for example to add a tracer.
 func setupWithConfig(t *testing.T, configure func(*pgxpool.Config)) *fixtures {
 	t.Helper()
-	ctx := t.Context()
+	// The store acts for the default organization, where plain SQL of the
+	// superuser's pool also writes.
+	ctx := store.WithTenant(t.Context(), store.Tenant{
+		OrganizationID: store.DefaultOrganizationID,
+		RequestID:      t.Name(),
+	})
+	dsn := testdb.New(t)
 
-	cfg, err := pgxpool.ParseConfig(testdb.New(t))
+	// The superuser's pool, for plain SQL that sees everything.
+	suCfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatalf("parse pool config: %v", err)
 	}
-	cfg.MaxConns = maxConns
-	if configure != nil {
-		configure(cfg)
-	}
-
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	suCfg.MaxConns = maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, suCfg)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
 	t.Cleanup(pool.Close)
 
-	return &fixtures{ctx: ctx, pool: pool, store: store.New(pool)}
+	// The store's pool runs as the service's role, under row-level
+	// security, as in production.
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("parse pool config: %v", err)
+	}
+	cfg.MaxConns = maxConns
+	store.ConfigurePool(cfg)
+	if configure != nil {
+		configure(cfg)
+	}
+	appPool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open pool: %v", err)
+	}
+	t.Cleanup(appPool.Close)
+
+	return &fixtures{ctx: ctx, pool: pool, store: store.New(appPool)}
 }
 
 // npiSeq numbers the NPIs the tests make. Each test has a database of its

@@ -87,14 +87,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a transaction, commits when it returns nil and rolls back
-// otherwise, also when fn panics. A serialization failure or deadlock runs
+// inTx runs fn in a transaction scoped to the context's tenant, commits
+// when it returns nil and rolls back otherwise, also when fn panics. Reads
+// run in one too: row-level security needs the tenant's settings, which
+// live as long as a transaction. A serialization failure or deadlock runs
 // fn again from the start, at most maxAttempts times in all.
 func (s *Store) inTx(ctx context.Context, fn func(q *dbgen.Queries) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			return fn(s.q.WithTx(tx))
+			q := s.q.WithTx(tx)
+			if err := setTenant(ctx, q); err != nil {
+				return err
+			}
+			return fn(q)
 		})
 		if !isRetryable(err) {
 			return err
@@ -113,11 +119,16 @@ type CreatePatientParams struct {
 
 // CreatePatient adds a patient.
 func (s *Store) CreatePatient(ctx context.Context, p CreatePatientParams) (Patient, error) {
-	row, err := s.q.CreatePatient(ctx, dbgen.CreatePatientParams{
-		Mrn:        p.MRN,
-		GivenName:  p.GivenName,
-		FamilyName: p.FamilyName,
-		BirthDate:  p.BirthDate,
+	var row dbgen.Patient
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		row, err = q.CreatePatient(ctx, dbgen.CreatePatientParams{
+			Mrn:        p.MRN,
+			GivenName:  p.GivenName,
+			FamilyName: p.FamilyName,
+			BirthDate:  p.BirthDate,
+		})
+		return err
 	})
 	if err != nil {
 		return Patient{}, fmt.Errorf("insert patient: %w", translate(err))
@@ -127,7 +138,12 @@ func (s *Store) CreatePatient(ctx context.Context, p CreatePatientParams) (Patie
 
 // GetPatient returns the patient with id.
 func (s *Store) GetPatient(ctx context.Context, id uuid.UUID) (Patient, error) {
-	row, err := s.q.GetPatient(ctx, id)
+	var row dbgen.Patient
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		row, err = q.GetPatient(ctx, id)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Patient{}, ErrPatientNotFound
 	}
@@ -147,11 +163,16 @@ type CreateProviderParams struct {
 
 // CreateProvider adds a provider.
 func (s *Store) CreateProvider(ctx context.Context, p CreateProviderParams) (Provider, error) {
-	row, err := s.q.CreateProvider(ctx, dbgen.CreateProviderParams{
-		Npi:        p.NPI,
-		GivenName:  p.GivenName,
-		FamilyName: p.FamilyName,
-		Specialty:  p.Specialty,
+	var row dbgen.Provider
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		row, err = q.CreateProvider(ctx, dbgen.CreateProviderParams{
+			Npi:        p.NPI,
+			GivenName:  p.GivenName,
+			FamilyName: p.FamilyName,
+			Specialty:  p.Specialty,
+		})
+		return err
 	})
 	if err != nil {
 		return Provider{}, fmt.Errorf("insert provider: %w", translate(err))
@@ -161,7 +182,12 @@ func (s *Store) CreateProvider(ctx context.Context, p CreateProviderParams) (Pro
 
 // GetProvider returns the provider with id.
 func (s *Store) GetProvider(ctx context.Context, id uuid.UUID) (Provider, error) {
-	row, err := s.q.GetProvider(ctx, id)
+	var row dbgen.Provider
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		row, err = q.GetProvider(ctx, id)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Provider{}, ErrProviderNotFound
 	}
@@ -173,7 +199,12 @@ func (s *Store) GetProvider(ctx context.Context, id uuid.UUID) (Provider, error)
 
 // ProvidersByNPI returns the providers with npi: none or one.
 func (s *Store) ProvidersByNPI(ctx context.Context, npi string) ([]Provider, error) {
-	rows, err := s.q.ListProvidersByNPI(ctx, npi)
+	var rows []dbgen.Provider
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		rows, err = q.ListProvidersByNPI(ctx, npi)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list providers by npi: %w", translate(err))
 	}
@@ -187,7 +218,12 @@ func (s *Store) ProvidersByNPI(ctx context.Context, npi string) ([]Provider, err
 // ActiveCareTeam returns the patient's active assignments, PRIMARY first,
 // then by assigned_at.
 func (s *Store) ActiveCareTeam(ctx context.Context, patientID uuid.UUID) ([]Assignment, error) {
-	rows, err := s.q.ListActiveCareTeam(ctx, patientID)
+	var rows []dbgen.ListActiveCareTeamRow
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		rows, err = q.ListActiveCareTeam(ctx, patientID)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list care team: %w", translate(err))
 	}
@@ -197,7 +233,12 @@ func (s *Store) ActiveCareTeam(ctx context.Context, patientID uuid.UUID) ([]Assi
 // CareTeamHistory returns every assignment the patient ever had, newest
 // first.
 func (s *Store) CareTeamHistory(ctx context.Context, patientID uuid.UUID) ([]Assignment, error) {
-	rows, err := s.q.ListCareTeamHistory(ctx, patientID)
+	var rows []dbgen.ListCareTeamHistoryRow
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		rows, err = q.ListCareTeamHistory(ctx, patientID)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list care team history: %w", translate(err))
 	}
@@ -252,7 +293,7 @@ func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, 
 	// violation of uq_care_team_primary is a racing request that passed the
 	// check. Both PRIMARY conflicts answer the same.
 	if errors.Is(err, pgx.ErrNoRows) {
-		exists, err := s.q.PatientExists(ctx, patientID)
+		exists, err := s.patientExists(ctx, patientID)
 		if err != nil {
 			return Assignment{}, fmt.Errorf("look for patient: %w", translate(err))
 		}
@@ -274,7 +315,12 @@ func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, 
 // PRIMARY, naming it. It reads outside the failed transaction, so it sees
 // the PRIMARY that won a race.
 func (s *Store) primaryConflict(ctx context.Context, patientID uuid.UUID) error {
-	existing, err := s.q.GetActivePrimary(ctx, patientID)
+	var existing dbgen.CareTeamAssignment
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		existing, err = q.GetActivePrimary(ctx, patientID)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &PrimaryConflictError{}
 	}
@@ -299,7 +345,7 @@ func (s *Store) EndMember(ctx context.Context, patientID, assignmentID uuid.UUID
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		exists, err := s.q.PatientExists(ctx, patientID)
+		exists, err := s.patientExists(ctx, patientID)
 		if err != nil {
 			return Assignment{}, fmt.Errorf("look for patient: %w", translate(err))
 		}
@@ -405,6 +451,17 @@ func (s *Store) ReassignPrimary(ctx context.Context, patientID, providerID uuid.
 		return Reassignment{}, fmt.Errorf("reassign primary: %w", translate(err))
 	}
 	return out, nil
+}
+
+// patientExists reports whether the tenant has the patient.
+func (s *Store) patientExists(ctx context.Context, id uuid.UUID) (bool, error) {
+	var exists bool
+	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+		var err error
+		exists, err = q.PatientExists(ctx, id)
+		return err
+	})
+	return exists, err
 }
 
 func patientFromRow(r dbgen.Patient) Patient {

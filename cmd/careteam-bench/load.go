@@ -1,0 +1,644 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careteam/careteam/internal/fhirimport"
+)
+
+// bench runs the scenarios in order and collects their results.
+type bench struct {
+	o      options
+	env    *environment
+	res    *results
+	client *http.Client
+}
+
+func (b *bench) runAll(ctx context.Context) error {
+	b.client = newClient(b.o.clients, b.o.burstSize)
+	s := b.env.seed
+
+	steps := []struct {
+		label string
+		run   func() error
+	}{
+		{"1 create", func() error {
+			r, err := b.httpScenario(ctx, "create", func(rng *rand.Rand) (string, string, []byte) {
+				role := "SPECIALIST"
+				if rng.IntN(2) == 1 {
+					role = "CONSULTANT"
+				}
+				p := s.createLo + rng.IntN(s.createHi-s.createLo+1)
+				return http.MethodPost, "/v1/patients/" + patientID(p) + "/care-team",
+					[]byte(`{"provider_id":"` + providerID(1+rng.IntN(s.providers)) + `","role":"` + role + `"}`)
+			})
+			b.res.Create = r
+			return err
+		}},
+		{"5 reference", func() error {
+			r, err := b.reference(ctx, "reference", "pgbench-create.sql", map[string]int{
+				"plo": s.createLo, "phi": s.createHi, "nprov": s.providers})
+			b.res.Reference = r
+			return err
+		}},
+		{"2 read", func() error {
+			r, err := b.httpScenario(ctx, "read", func(rng *rand.Rand) (string, string, []byte) {
+				return http.MethodGet, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team", nil
+			})
+			b.res.Read = r
+			return err
+		}},
+		{"2' read query in pgbench", func() error {
+			r, err := b.reference(ctx, "read-pgbench", "pgbench-read.sql", map[string]int{"rhi": s.readHi})
+			b.res.ReadReference = r
+			return err
+		}},
+		{"3 reassign", func() error {
+			r, err := b.httpScenario(ctx, "reassign", func(rng *rand.Rand) (string, string, []byte) {
+				return http.MethodPut, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team/primary",
+					[]byte(`{"provider_id":"` + providerID(1+rng.IntN(s.providers)) + `"}`)
+			})
+			b.res.Reassign = r
+			return err
+		}},
+		{"4 contention", func() error {
+			r, err := b.contention(ctx)
+			b.res.Contention = r
+			return err
+		}},
+		{"import", func() error {
+			r, err := b.importRate(ctx)
+			b.res.Import = r
+			return err
+		}},
+	}
+	for _, st := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		logf("scenario %s", st.label)
+		if err := st.run(); err != nil {
+			return fmt.Errorf("scenario %s: %w", st.label, err)
+		}
+	}
+	return nil
+}
+
+func newClient(clients, burst int) *http.Client {
+	tr := &http.Transport{
+		// Never a proxy: the traffic goes to the loopback service only.
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        4 * max(clients, burst),
+		MaxIdleConnsPerHost: 2 * max(clients, burst),
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// latencyMS summarises latencies in milliseconds.
+type latencyMS struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func summarise(lat []time.Duration) latencyMS {
+	if len(lat) == 0 {
+		return latencyMS{}
+	}
+	slices.Sort(lat)
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(lat)))) - 1
+		return ms(lat[max(i, 0)])
+	}
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	return latencyMS{P50: at(.50), P90: at(.90), P99: at(.99), Max: ms(lat[len(lat)-1]),
+		Mean: ms(sum / time.Duration(len(lat)))}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// scenarioResult is one load scenario's figures.
+type scenarioResult struct {
+	Name    string `json:"name"`
+	Driver  string `json:"driver"`
+	Clients int    `json:"clients"`
+	// Requests counts requests (or transactions) started in the measured
+	// window; RPS is Requests over its length.
+	Requests      int64          `json:"requests"`
+	Seconds       float64        `json:"seconds"`
+	RPS           float64        `json:"rps"`
+	Latency       latencyMS      `json:"latency_ms"`
+	Status        map[string]int `json:"status"`
+	TransportErrs int            `json:"transport_errors"`
+	ErrorSample   string         `json:"error_sample,omitempty"`
+	CPU           cpuUse         `json:"cpu"`
+	// The service's resident set at the end and its peak over the scenario
+	// (warm-up included), in MiB.
+	ServiceRSSMiB     float64 `json:"service_rss_mib"`
+	ServicePeakRSSMiB float64 `json:"service_peak_rss_mib"`
+	// PeakSinceStart is true when VmHWM could not be reset, so the peak is
+	// the process's since it started.
+	PeakSinceStart bool   `json:"peak_since_start,omitempty"`
+	Note           string `json:"note,omitempty"`
+}
+
+// op is one request of a closed loop: it returns the outcome's label (an
+// HTTP status, "ok", ...) or an error when no answer came.
+type op func(ctx context.Context, rng *rand.Rand) (string, error)
+
+// closedLoop runs clients workers, each sending its next request when the
+// previous one has answered, for the warm-up and then the measured
+// duration; only requests started in the measured window count.
+func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int, do op) (*scenarioResult, error) {
+	pid := b.env.svcPID()
+	resetOK := resetPeak(pid)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var measureStart, measureEnd atomic.Int64
+	var unauthorized atomic.Bool
+	var before cpuSample
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		select {
+		case <-time.After(b.o.warmup):
+		case <-ctx.Done():
+			return
+		}
+		before = sampleCPU(pid, b.env.pgPID)
+		start := before.at.UnixNano()
+		measureEnd.Store(start + int64(b.o.duration))
+		measureStart.Store(start)
+	}()
+
+	type workerState struct {
+		lat    []time.Duration
+		status map[string]int
+		errs   int
+		sample string
+	}
+	states := make([]workerState, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := &states[i]
+			st.status = map[string]int{}
+			st.lat = make([]time.Duration, 0, 1<<14)
+			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil && !unauthorized.Load() {
+				t0 := time.Now()
+				if end := measureEnd.Load(); end != 0 && t0.UnixNano() >= end {
+					return
+				}
+				label, err := do(ctx, rng)
+				d := time.Since(t0)
+				if label == "401" || label == "403" {
+					unauthorized.Store(true)
+				}
+				if start := measureStart.Load(); start == 0 || t0.UnixNano() < start {
+					continue
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					st.errs++
+					if st.sample == "" {
+						st.sample = err.Error()
+					}
+					continue
+				}
+				st.lat = append(st.lat, d)
+				st.status[label]++
+			}
+		}()
+	}
+	wg.Wait()
+	<-sampled
+	if unauthorized.Load() {
+		return nil, &authError{"the service answered 401/403 (authentication is required or the key lacks a scope): " +
+			"set -api-key or BENCH_API_KEY to a key with read,write scopes valid in the bench database"}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	after := sampleCPU(pid, b.env.pgPID)
+
+	r := &scenarioResult{Name: name, Driver: driver, Clients: clients, Status: map[string]int{},
+		Seconds: b.o.duration.Seconds(), CPU: before.to(after), PeakSinceStart: pid > 0 && !resetOK}
+	var all []time.Duration
+	for _, st := range states {
+		all = append(all, st.lat...)
+		for k, v := range st.status {
+			r.Status[k] += v
+		}
+		r.TransportErrs += st.errs
+		if r.ErrorSample == "" {
+			r.ErrorSample = st.sample
+		}
+	}
+	r.Requests = int64(len(all) + r.TransportErrs)
+	r.RPS = float64(len(all)) / r.Seconds
+	r.Latency = summarise(all)
+	if pid > 0 {
+		rss, peak := memory(pid)
+		r.ServiceRSSMiB, r.ServicePeakRSSMiB = mib(rss), mib(peak)
+	}
+	return r, nil
+}
+
+// httpScenario runs a closed loop of HTTP requests that next makes.
+func (b *bench) httpScenario(ctx context.Context, name string,
+	next func(rng *rand.Rand) (method, path string, body []byte)) (*scenarioResult, error) {
+	if b.env.pprofURL != "" {
+		done := b.profileDuring(ctx, name)
+		defer func() { <-done }()
+	}
+	return b.closedLoop(ctx, name, "careteam-bench (Go net/http)", b.o.clients,
+		func(ctx context.Context, rng *rand.Rand) (string, error) {
+			method, path, body := next(rng)
+			status, _, err := b.send(ctx, method, path, body, false)
+			return status, err
+		})
+}
+
+// send makes one request and reads the answer; it returns the status, and
+// the problem's code when wantCode is set.
+func (b *bench) send(ctx context.Context, method, path string, body []byte, wantCode bool) (string, string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(string(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.env.baseURL+path, rd)
+	if err != nil {
+		return "", "", err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	b.env.authorize(req)
+	res, err := b.client.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	defer res.Body.Close()
+	status := strconv.Itoa(res.StatusCode)
+	if !wantCode || res.StatusCode < 400 {
+		_, err = io.Copy(io.Discard, res.Body)
+		return status, "", err
+	}
+	var problem struct {
+		Code string `json:"code"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&problem)
+	io.Copy(io.Discard, res.Body)
+	return status, problem.Code, err
+}
+
+// contentionResult is scenario 4: bursts of simultaneous PRIMARY requests
+// for one patient each.
+type contentionResult struct {
+	Bursts    int `json:"bursts"`
+	BurstSize int `json:"burst_size"`
+	// BurstMS are the wall times, from the release of the burst to its last
+	// answer, in milliseconds.
+	BurstMS       []float64      `json:"burst_ms"`
+	MedianBurstMS float64        `json:"median_burst_ms"`
+	MaxBurstMS    float64        `json:"max_burst_ms"`
+	Latency       latencyMS      `json:"request_latency_ms"`
+	Status        map[string]int `json:"status"`
+	TransportErrs int            `json:"transport_errors"`
+	// ExactlyOne counts bursts with exactly one 201, every other answer a
+	// 409 primary_already_assigned, and one active PRIMARY in the table.
+	ExactlyOne        int      `json:"bursts_with_exactly_one_201"`
+	Failures          []string `json:"failures,omitempty"`
+	CPU               cpuUse   `json:"cpu"`
+	ServicePeakRSSMiB float64  `json:"service_peak_rss_mib"`
+	PeakSinceStart    bool     `json:"peak_since_start,omitempty"`
+}
+
+func (b *bench) contention(ctx context.Context) (*contentionResult, error) {
+	s := b.env.seed
+	pid := b.env.svcPID()
+	resetOK := resetPeak(pid)
+	rng := rand.New(rand.NewPCG(42, uint64(time.Now().UnixNano())))
+	r := &contentionResult{Bursts: b.o.bursts, BurstSize: b.o.burstSize, Status: map[string]int{},
+		PeakSinceStart: pid > 0 && !resetOK}
+
+	// One unmeasured burst first, on a patient of its own, opens the
+	// connections and warms the service.
+	if _, err := b.burst(ctx, s.patients, rng, nil); err != nil {
+		return nil, err
+	}
+	before := sampleCPU(pid, b.env.pgPID)
+	var all []time.Duration
+	for i := range b.o.bursts {
+		patient := s.contentionLo + i
+		one, err := b.burst(ctx, patient, rng, r)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, one.lat...)
+		r.BurstMS = append(r.BurstMS, ms(one.wall))
+
+		primaries, err := b.env.activePrimaries(ctx, patient)
+		if err != nil {
+			return nil, err
+		}
+		if one.created == 1 && one.conflicts == b.o.burstSize-1 && primaries == 1 {
+			r.ExactlyOne++
+		} else {
+			r.Failures = append(r.Failures, fmt.Sprintf("burst %d: %d answered 201, %d 409 primary_already_assigned, %d active PRIMARY rows",
+				i+1, one.created, one.conflicts, primaries))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.CPU = before.to(sampleCPU(pid, b.env.pgPID))
+	sorted := slices.Clone(r.BurstMS)
+	sort.Float64s(sorted)
+	r.MedianBurstMS = median(sorted)
+	r.MaxBurstMS = sorted[len(sorted)-1]
+	r.Latency = summarise(all)
+	if pid > 0 {
+		_, peak := memory(pid)
+		r.ServicePeakRSSMiB = mib(peak)
+	}
+	return r, nil
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+type burstOutcome struct {
+	wall               time.Duration
+	lat                []time.Duration
+	created, conflicts int
+}
+
+// burst sends burstSize POST PRIMARY requests for patient at once, each with
+// another provider, and waits for every answer. Its counts go into r when r
+// is not nil.
+func (b *bench) burst(ctx context.Context, patient int, rng *rand.Rand, r *contentionResult) (burstOutcome, error) {
+	n := b.o.burstSize
+	if err := b.openConns(ctx, n); err != nil {
+		return burstOutcome{}, err
+	}
+	providers := rng.Perm(b.env.seed.providers)[:n]
+	path := "/v1/patients/" + patientID(patient) + "/care-team"
+
+	type answer struct {
+		status, code string
+		err          error
+		end          time.Time
+		lat          time.Duration
+	}
+	answers := make([]answer, n)
+	start := make(chan struct{})
+	var ready, done sync.WaitGroup
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		body := []byte(`{"provider_id":"` + providerID(providers[i]+1) + `","role":"PRIMARY"}`)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			t0 := time.Now()
+			a := &answers[i]
+			a.status, a.code, a.err = b.send(ctx, http.MethodPost, path, body, true)
+			a.end = time.Now()
+			a.lat = a.end.Sub(t0)
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+
+	var out burstOutcome
+	var last time.Time
+	for _, a := range answers {
+		if a.err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			if r != nil {
+				r.TransportErrs++
+			}
+			continue
+		}
+		if a.status == "401" || a.status == "403" {
+			return out, &authError{"the service answered " + a.status + " to POST care-team: set -api-key or BENCH_API_KEY"}
+		}
+		if a.end.After(last) {
+			last = a.end
+		}
+		out.lat = append(out.lat, a.lat)
+		switch {
+		case a.status == "201":
+			out.created++
+		case a.status == "409" && a.code == "primary_already_assigned":
+			out.conflicts++
+		}
+		if r != nil {
+			label := a.status
+			if a.code != "" {
+				label += " " + a.code
+			}
+			r.Status[label]++
+		}
+	}
+	out.wall = last.Sub(t0)
+	return out, nil
+}
+
+// openConns makes sure the client holds n open connections to the service,
+// so that a burst measures the service rather than TCP handshakes.
+func (b *bench) openConns(ctx context.Context, n int) error {
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.env.baseURL+"/healthz", nil)
+			res, err := b.client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// importResult is the rate of a FHIR import into an empty database.
+type importResult struct {
+	Dir                string   `json:"dir"`
+	Skipped            string   `json:"skipped,omitempty"`
+	Files              int      `json:"files"`
+	ResourcesRead      int      `json:"resources_read"`
+	Written            int      `json:"written"`
+	FailedFiles        int      `json:"failed_files"`
+	FileErrors         []string `json:"file_errors,omitempty"`
+	ElapsedMS          float64  `json:"elapsed_ms"`
+	ResourcesPerSecond float64  `json:"resources_per_second"`
+	// The second run of the same files changes nothing: its rate is the
+	// read-and-compare path.
+	SecondRunElapsedMS          float64 `json:"second_run_elapsed_ms"`
+	SecondRunResourcesPerSecond float64 `json:"second_run_resources_per_second"`
+	CPU                         cpuUse  `json:"cpu"`
+}
+
+const importDatabase = "careteam_bench_import"
+
+func (b *bench) importRate(ctx context.Context) (*importResult, error) {
+	r := &importResult{Dir: b.o.importDir}
+	if b.o.importDir == "none" {
+		r.Skipped = "-import-dir none"
+		return r, nil
+	}
+	if _, err := os.Stat(b.o.importDir); err != nil {
+		r.Skipped = err.Error()
+		logf("import skipped: %v", err)
+		return r, nil
+	}
+	if err := b.env.freshDatabase(ctx, importDatabase); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, withDatabase(b.env.adminURL, importDatabase))
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return nil, err
+	}
+
+	before := sampleCPU(0, b.env.pgPID)
+	rep, err := fhirimport.Import(ctx, pool, []string{b.o.importDir}, fhirimport.Options{})
+	if err != nil {
+		return nil, err
+	}
+	r.CPU = before.to(sampleCPU(0, b.env.pgPID))
+	r.Files, r.ResourcesRead, r.Written, r.FailedFiles = rep.Files, rep.ResourcesRead, rep.Total(), rep.FailedFiles
+	r.ElapsedMS = ms(rep.Elapsed)
+	for _, fe := range rep.FileErrors {
+		r.FileErrors = append(r.FileErrors, fmt.Sprintf("%s:%d: %s", filepath.Base(fe.Path), fe.Line, fe.Message))
+	}
+	r.ResourcesPerSecond = rep.ResourcesPerSecond()
+
+	again, err := fhirimport.Import(ctx, pool, []string{b.o.importDir}, fhirimport.Options{})
+	if err != nil {
+		return nil, err
+	}
+	r.SecondRunElapsedMS = ms(again.Elapsed)
+	r.SecondRunResourcesPerSecond = again.ResourcesPerSecond()
+	return r, nil
+}
+
+// profileDuring fetches a CPU profile of the service over the measured
+// window of the scenario starting now, then its heap profile, into the
+// results folder. The channel closes when both are written.
+func (b *bench) profileDuring(ctx context.Context, name string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-time.After(b.o.warmup):
+		case <-ctx.Done():
+			return
+		}
+		secs := max(int(b.o.duration.Seconds())-1, 1)
+		prefix := filepath.Join(b.o.outDir, b.res.StartedAt.Format("20060102T150405Z")+"-"+name)
+		for _, p := range []struct{ url, file string }{
+			{"/debug/pprof/profile?seconds=" + strconv.Itoa(secs), prefix + ".cpu.pprof"},
+			{"/debug/pprof/heap", prefix + ".heap.pprof"},
+		} {
+			if err := fetchTo(ctx, b.env.pprofURL+p.url, p.file); err != nil {
+				logf("profile %s: %v", name, err)
+				return
+			}
+			b.res.addProfile(name, p.file)
+		}
+	}()
+	return done
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %d", url, res.StatusCode)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

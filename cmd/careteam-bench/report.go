@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// results is everything one run measured; it is also the JSON file.
+type results struct {
+	StartedAt    time.Time      `json:"started_at"`
+	TotalSeconds float64        `json:"total_seconds"`
+	Options      map[string]any `json:"options"`
+	Machine      map[string]any `json:"machine"`
+
+	Create        *scenarioResult   `json:"create"`
+	Reference     *scenarioResult   `json:"reference"`
+	Read          *scenarioResult   `json:"read"`
+	ReadReference *scenarioResult   `json:"read_pgbench"`
+	Reassign      *scenarioResult   `json:"reassign"`
+	Contention    *contentionResult `json:"contention"`
+	Import        *importResult     `json:"import"`
+
+	Ratios  map[string]float64 `json:"ratios"`
+	Targets []target           `json:"targets"`
+	// Profiles lists the pprof files of a -profile run, per scenario.
+	Profiles map[string][]string `json:"profiles,omitempty"`
+	mu       sync.Mutex
+}
+
+func (r *results) addProfile(scenario, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Profiles == nil {
+		r.Profiles = map[string][]string{}
+	}
+	r.Profiles[scenario] = append(r.Profiles[scenario], path)
+}
+
+type target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Pass bool   `json:"pass"`
+}
+
+func optionsJSON(o options) map[string]any {
+	return map[string]any{
+		"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "clients": o.clients,
+		"quick": o.quick, "patients": o.patients, "providers": o.providers, "bursts": o.bursts,
+		"burst_size": o.burstSize, "durable_cluster": o.durable, "reference": o.reference,
+		"api_key": o.apiKey != "", "service_env": []string(o.serviceEnv),
+		"database": map[bool]string{true: "BENCH_DATABASE_URL", false: "ephemeral pgcluster"}[os.Getenv("BENCH_DATABASE_URL") != ""],
+	}
+}
+
+func machineInfo(ctx context.Context, env *environment) map[string]any {
+	m := map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "goos": runtime.GOOS, "goarch": runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu_model"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var version string
+	if env.pool.QueryRow(ctx, "SELECT version()").Scan(&version) == nil {
+		m["postgres"] = version
+	}
+	if out, err := exec.Command("git", "-C", env.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit := strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "-C", env.root, "status", "--porcelain", "--", "cmd/careteam", "internal", "db").Output(); err == nil && len(st) > 0 {
+			commit += "+dirty"
+		}
+		m["commit"] = commit
+	} else if c := os.Getenv("BENCH_COMMIT"); c != "" {
+		m["commit"] = c
+	}
+	m["service_env"] = serviceSettings(env)
+	return m
+}
+
+// serviceSettings lists the service's settings that shape the figures.
+func serviceSettings(env *environment) map[string]string {
+	s := map[string]string{"DB_MAX_CONNS": "16 (default)", "LOG_LEVEL": "info (default)"}
+	for _, kv := range append(os.Environ(), env.o.serviceEnv...) {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, ok := s[k]; ok {
+			s[k] = v
+		}
+	}
+	return s
+}
+
+func evaluateTargets(r *results) []target {
+	r.Ratios = map[string]float64{}
+	var ts []target
+	add := func(name, want, got string, pass bool) {
+		ts = append(ts, target{Name: name, Want: want, Got: got, Pass: pass})
+	}
+	if r.Create != nil && r.Reference != nil && r.Reference.RPS > 0 {
+		ratio := r.Create.RPS / r.Reference.RPS
+		r.Ratios["create_over_reference"] = ratio
+		add("create throughput", ">= 1.0x reference TPS", fmt.Sprintf("%.2fx (%.0f / %.0f)", ratio, r.Create.RPS, r.Reference.RPS), ratio >= 1.0)
+	}
+	if r.Create != nil {
+		add("create p99", "<= 10 ms", fmt.Sprintf("%.1f ms", r.Create.Latency.P99), r.Create.Latency.P99 <= 10)
+	}
+	if r.Read != nil {
+		ratio := 0.0
+		if r.ReadReference != nil && r.ReadReference.RPS > 0 {
+			ratio = r.Read.RPS / r.ReadReference.RPS
+			r.Ratios["read_over_pgbench_read"] = ratio
+		}
+		add("read throughput", ">= 5000 rps or >= 0.7x pgbench read",
+			fmt.Sprintf("%.0f rps, %.2fx", r.Read.RPS, ratio), r.Read.RPS >= 5000 || ratio >= 0.7)
+	}
+	if c := r.Contention; c != nil {
+		add("contention median burst", "<= 100 ms", fmt.Sprintf("%.1f ms", c.MedianBurstMS), c.MedianBurstMS <= 100)
+		add("contention exactly one 201", "every burst", fmt.Sprintf("%d/%d bursts", c.ExactlyOne, c.Bursts), c.ExactlyOne == c.Bursts)
+	}
+	peak := 0.0
+	for _, s := range []*scenarioResult{r.Create, r.Read, r.Reassign} {
+		if s != nil {
+			peak = max(peak, s.ServicePeakRSSMiB)
+		}
+	}
+	if r.Contention != nil {
+		peak = max(peak, r.Contention.ServicePeakRSSMiB)
+	}
+	add("service peak RSS", "<= 64 MiB", fmt.Sprintf("%.1f MiB", peak), peak > 0 && peak <= 64)
+	if im := r.Import; im != nil && im.Skipped == "" {
+		add("import rate", ">= 10000 resources/s", fmt.Sprintf("%.0f resources/s", im.ResourcesPerSecond), im.ResourcesPerSecond >= 10000)
+	}
+	return ts
+}
+
+func statusText(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func printTable(w io.Writer, r *results) {
+	o := r.Options
+	fmt.Fprintf(w, "\ncareteam benchmark: %v clients, %vs per scenario after %vs warm-up, %v patients, %v providers, %s cluster (durable=%v), %v CPUs\n",
+		o["clients"], o["duration_s"], o["warmup_s"], o["patients"], o["providers"], o["database"], o["durable_cluster"], r.Machine["cpus"])
+	fmt.Fprintf(w, "service: %s; commit %v\n\n", settingsText(r.Machine["service_env"]), r.Machine["commit"])
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\t rps\t p50 ms\t p99 ms\t max ms\t svc peak RSS MiB\t svc CPU s\t pg CPU s\t load CPU s\t other CPU s (irq)\t busy cores\t statuses\t")
+	row := func(label string, s *scenarioResult) {
+		if s == nil {
+			return
+		}
+		rss := "-"
+		if s.ServicePeakRSSMiB > 0 {
+			rss = fmt.Sprintf("%.1f", s.ServicePeakRSSMiB)
+		}
+		status := statusText(s.Status)
+		if s.TransportErrs > 0 {
+			status += fmt.Sprintf(" transport-errors:%d", s.TransportErrs)
+		}
+		fmt.Fprintf(tw, "%s\t %.0f\t %.2f\t %.2f\t %.1f\t %s\t %.1f\t %.1f\t %.1f\t %.1f (%.1f)\t %.2f\t %s\t\n",
+			label, s.RPS, s.Latency.P50, s.Latency.P99, s.Latency.Max, rss,
+			s.CPU.ServiceSeconds, s.CPU.PostgresSeconds, s.CPU.LoadSeconds, s.CPU.OtherSeconds, s.CPU.IRQSeconds, s.CPU.BusyCores, status)
+	}
+	row("1 create (POST care-team)", r.Create)
+	row("5 reference (pgbench 4-stmt tx)", r.Reference)
+	row("2 read (GET care-team)", r.Read)
+	row("  read query (pgbench)", r.ReadReference)
+	row("3 reassign (PUT primary)", r.Reassign)
+	if c := r.Contention; c != nil {
+		fmt.Fprintf(tw, "4 contention (burst wall time)\t -\t %.2f\t %.2f\t %.1f\t %.1f\t %.1f\t %.1f\t %.1f\t %.1f (%.1f)\t %.2f\t %s\t\n",
+			c.MedianBurstMS, percentile(c.BurstMS, .99), c.MaxBurstMS, c.ServicePeakRSSMiB,
+			c.CPU.ServiceSeconds, c.CPU.PostgresSeconds, c.CPU.LoadSeconds, c.CPU.OtherSeconds, c.CPU.IRQSeconds, c.CPU.BusyCores, statusText(c.Status))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	if v, ok := r.Ratios["create_over_reference"]; ok {
+		fmt.Fprintf(w, "create / reference TPS:  %.2fx\n", v)
+	}
+	if v, ok := r.Ratios["read_over_pgbench_read"]; ok {
+		fmt.Fprintf(w, "read / pgbench read:     %.2fx\n", v)
+	}
+	if c := r.Contention; c != nil {
+		fmt.Fprintf(w, "contention: %d bursts of %d simultaneous POST PRIMARY; exactly one 201 in %d/%d; request p50 %.1f ms, p99 %.1f ms\n",
+			c.Bursts, c.BurstSize, c.ExactlyOne, c.Bursts, c.Latency.P50, c.Latency.P99)
+		for _, f := range c.Failures {
+			fmt.Fprintf(w, "  FAILED %s\n", f)
+		}
+	}
+	if im := r.Import; im != nil {
+		if im.Skipped != "" {
+			fmt.Fprintf(w, "import: skipped (%s)\n", im.Skipped)
+		} else {
+			fmt.Fprintf(w, "import: %d resources from %d files in %.0f ms: %.0f resources/s (%d rows written, %d files failed); second run %.0f resources/s\n",
+				im.ResourcesRead, im.Files, im.ElapsedMS, im.ResourcesPerSecond, im.Written, im.FailedFiles, im.SecondRunResourcesPerSecond)
+			for _, fe := range im.FileErrors {
+				fmt.Fprintf(w, "  import file error: %s\n", fe)
+			}
+		}
+	}
+
+	if len(r.Profiles) > 0 {
+		fmt.Fprintln(w, "\nprofiles (service built with a pprof listener: figures slightly perturbed):")
+		names := make([]string, 0, len(r.Profiles))
+		for k := range r.Profiles {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(r.Profiles[k], " "))
+		}
+	}
+
+	fmt.Fprintln(w, "\ntargets:")
+	for _, t := range r.Targets {
+		verdict := "PASS"
+		if !t.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s  %-28s want %-36s got %s\n", verdict, t.Name, t.Want, t.Got)
+	}
+}
+
+func settingsText(v any) string {
+	m, _ := v.(map[string]string)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func percentile(values []float64, p float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), values...)
+	sort.Float64s(s)
+	i := int(float64(len(s))*p+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func writeJSON(dir string, r *results) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, r.StartedAt.Format("20060102T150405Z")+".json")
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+}
