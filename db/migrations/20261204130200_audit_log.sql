@@ -37,6 +37,8 @@ CREATE INDEX ix_audit_log_organization_occurred_at
 CREATE FUNCTION careteam_audit() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = public, pg_temp
+    -- Old and new instants are written in UTC, whatever the session's zone.
+    SET timezone = 'UTC'
 AS $$
 DECLARE
     new_row jsonb := CASE WHEN TG_OP = 'DELETE' THEN '{}'::jsonb ELSE to_jsonb(NEW) END;
@@ -48,9 +50,9 @@ DECLARE
     kind text := TG_OP;
 BEGIN
     FOR col IN SELECT jsonb_object_keys(old_row || new_row) LOOP
-        -- The database keeps these itself; they would only repeat
-        -- occurred_at.
-        CONTINUE WHEN col IN ('created_at', 'updated_at');
+        -- The database keeps the times itself; they would only repeat
+        -- occurred_at. The organization is a column of the entry.
+        CONTINUE WHEN col IN ('created_at', 'updated_at', 'organization_id');
         CONTINUE WHEN TG_OP = 'UPDATE' AND new_row -> col IS NOT DISTINCT FROM old_row -> col;
 
         IF col = ANY (TG_ARGV) THEN

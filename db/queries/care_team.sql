@@ -116,3 +116,14 @@ INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
 VALUES (@patient_id, @provider_id, 'PRIMARY', clock_timestamp())
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at, organization_id;
+
+-- name: DescribeAddConflict :one
+-- DescribeAddConflict explains why CreateAssignment added nothing, in one
+-- round trip: whether the patient exists (for this organization), and its
+-- active PRIMARY, if any (the nil UUID when none).
+SELECT EXISTS (SELECT FROM patients AS p WHERE p.id = @patient_id) AS patient_exists,
+       coalesce((SELECT a.id
+                 FROM care_team_assignments AS a
+                 WHERE a.patient_id = @patient_id AND a.role = 'PRIMARY' AND a.removed_at IS NULL
+                 LIMIT 1),
+                '00000000-0000-0000-0000-000000000000')::uuid AS primary_id;

@@ -30,6 +30,7 @@ CREATE TYPE public.care_team_role AS ENUM (
 CREATE FUNCTION public.careteam_audit() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
     AS $$
 DECLARE
     new_row jsonb := CASE WHEN TG_OP = 'DELETE' THEN '{}'::jsonb ELSE to_jsonb(NEW) END;
@@ -41,9 +42,9 @@ DECLARE
     kind text := TG_OP;
 BEGIN
     FOR col IN SELECT jsonb_object_keys(old_row || new_row) LOOP
-        -- The database keeps these itself; they would only repeat
-        -- occurred_at.
-        CONTINUE WHEN col IN ('created_at', 'updated_at');
+        -- The database keeps the times itself; they would only repeat
+        -- occurred_at. The organization is a column of the entry.
+        CONTINUE WHEN col IN ('created_at', 'updated_at', 'organization_id');
         CONTINUE WHEN TG_OP = 'UPDATE' AND new_row -> col IS NOT DISTINCT FROM old_row -> col;
 
         IF col = ANY (TG_ARGV) THEN

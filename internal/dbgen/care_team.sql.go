@@ -68,6 +68,30 @@ func (q *Queries) CreateAssignment(ctx context.Context, arg CreateAssignmentPara
 	return i, err
 }
 
+const describeAddConflict = `-- name: DescribeAddConflict :one
+SELECT EXISTS (SELECT FROM patients AS p WHERE p.id = $1) AS patient_exists,
+       coalesce((SELECT a.id
+                 FROM care_team_assignments AS a
+                 WHERE a.patient_id = $1 AND a.role = 'PRIMARY' AND a.removed_at IS NULL
+                 LIMIT 1),
+                '00000000-0000-0000-0000-000000000000')::uuid AS primary_id
+`
+
+type DescribeAddConflictRow struct {
+	PatientExists bool
+	PrimaryID     uuid.UUID
+}
+
+// DescribeAddConflict explains why CreateAssignment added nothing, in one
+// round trip: whether the patient exists (for this organization), and its
+// active PRIMARY, if any (the nil UUID when none).
+func (q *Queries) DescribeAddConflict(ctx context.Context, patientID uuid.UUID) (DescribeAddConflictRow, error) {
+	row := q.db.QueryRow(ctx, describeAddConflict, patientID)
+	var i DescribeAddConflictRow
+	err := row.Scan(&i.PatientExists, &i.PrimaryID)
+	return i, err
+}
+
 const endAssignment = `-- name: EndAssignment :one
 UPDATE care_team_assignments
 SET removed_at = greatest(clock_timestamp(), assigned_at),

@@ -19,13 +19,12 @@ import (
 func (s *Server) authenticate(c *gin.Context) {
 	key, ok := bearerToken(c.GetHeader("Authorization"))
 	if !ok {
-		unauthenticated(c)
+		s.unauthenticated(c)
 		return
 	}
 	p, err := s.store.Authenticate(c.Request.Context(), key)
 	if errors.Is(err, store.ErrUnauthenticated) {
-		s.metrics.authFailures.Inc()
-		unauthenticated(c)
+		s.unauthenticated(c)
 		return
 	}
 	if err != nil {
@@ -58,7 +57,8 @@ func bearerToken(header string) (string, bool) {
 	return token, token != ""
 }
 
-func unauthenticated(c *gin.Context) {
+func (s *Server) unauthenticated(c *gin.Context) {
+	s.metrics.authFailures.Inc()
 	c.Header("WWW-Authenticate", `Bearer realm="careteam"`)
 	writeProblem(c, http.StatusUnauthorized, CodeUnauthenticated,
 		"Send a valid API key as Authorization: Bearer <key>.")

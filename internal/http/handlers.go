@@ -356,6 +356,9 @@ func (s *Server) reassignPrimary(c *gin.Context) {
 		previous = &p
 		s.metrics.ended.WithLabelValues(string(r.Previous.Role)).Inc()
 	}
+	if r.Promoted != nil {
+		s.metrics.ended.WithLabelValues(string(r.Promoted.Role)).Inc()
+	}
 	if r.Changed {
 		s.metrics.created.WithLabelValues(string(r.Assignment.Role)).Inc()
 		s.metrics.reassigned.Inc()

@@ -51,7 +51,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "careteam_authentication_failures_total",
-			Help: "Requests refused because their API key is unknown or revoked.",
+			Help: "Requests refused with 401: no key, or one that is malformed, unknown or revoked.",
 		}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.violations, m.created, m.ended, m.reassigned,
@@ -93,7 +93,9 @@ func RegisterPoolCollector(reg *prometheus.Registry, pool *pgxpool.Pool) {
 			func(s *pgxpool.Stat) float64 { return float64(s.IdleConns()) }),
 		gauge("careteam_db_pool_max_conns", "The pool's limit.",
 			func(s *pgxpool.Stat) float64 { return float64(s.MaxConns()) }),
-		gauge("careteam_db_pool_empty_acquire_total", "Acquires that waited for a connection.",
-			func(s *pgxpool.Stat) float64 { return float64(s.EmptyAcquireCount()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "careteam_db_pool_empty_acquire_total",
+			Help: "Acquires that waited for a connection.",
+		}, func() float64 { return float64(pool.Stat().EmptyAcquireCount()) }),
 	)
 }

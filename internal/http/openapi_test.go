@@ -2,8 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careteam/careteam/api"
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/store"
 )
 
@@ -59,11 +65,47 @@ func operations(doc *openapi3.T) map[string]*openapi3.Operation {
 
 // The codes problem.go can write: the document must list exactly these.
 var problemCodes = []string{
-	CodeMalformedJSON, CodeInvalidID, CodePatientNotFound, CodeProviderNotFound,
+	CodeMalformedJSON, CodeUnauthenticated, CodeForbidden, CodeInvalidID,
+	CodePatientNotFound, CodeProviderNotFound,
 	CodeAssignmentNotFound, CodePrimaryAlreadyAssigned, CodeProviderAlreadyOnTeam,
 	CodeNPITaken, CodeMRNTaken, CodePayloadTooLarge, CodeUnsupportedMediaType,
 	CodeValidationFailed, CodeInvalidNPI, CodeUnavailable, CodeInternal, CodeNotFound,
 	CodeMethodNotAllowed,
+}
+
+// declaredCodes returns the values of the Code constants that problem.go
+// declares, so that a code added there cannot be missed here.
+func declaredCodes(t *testing.T) []string {
+	t.Helper()
+	file, err := parser.ParseFile(token.NewFileSet(), "problem.go", nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, decl := range file.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok || gen.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gen.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+					continue
+				}
+				lit, ok := vs.Values[i].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					t.Fatalf("problem.go: %s is not a string literal", name.Name)
+				}
+				v, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				codes = append(codes, v)
+			}
+		}
+	}
+	return codes
 }
 
 // TestOpenAPIDocument checks that the document loads and validates, and
@@ -74,6 +116,33 @@ func TestOpenAPIDocument(t *testing.T) {
 
 	if doc.OpenAPI != "3.0.3" {
 		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
+	}
+	if !strings.Contains(doc.Info.Description, `"access control"`) {
+		t.Error(`info.description does not say that the issue "access control" extends API.md`)
+	}
+
+	declared, listed := declaredCodes(t), slices.Clone(problemCodes)
+	slices.Sort(declared)
+	slices.Sort(listed)
+	if !slices.Equal(declared, listed) {
+		t.Errorf("problem.go declares the codes %v, the test lists %v", declared, listed)
+	}
+
+	// Every /v1 operation needs a Bearer key; the operations endpoints
+	// need none.
+	bearer := doc.Components.SecuritySchemes["bearerAuth"]
+	if bearer == nil || bearer.Value.Type != "http" || !strings.EqualFold(bearer.Value.Scheme, "bearer") {
+		t.Errorf("no bearerAuth security scheme of type http, scheme bearer: %+v", bearer)
+	}
+	needsKey := func(srs openapi3.SecurityRequirements) bool {
+		if len(srs) != 1 || len(srs[0]) != 1 {
+			return false
+		}
+		scopes, ok := srs[0]["bearerAuth"]
+		return ok && len(scopes) == 0
+	}
+	if !needsKey(doc.Security) {
+		t.Errorf("the global security is %v, want bearerAuth alone", doc.Security)
 	}
 
 	codes := map[string]bool{}
@@ -109,12 +178,21 @@ func TestOpenAPIDocument(t *testing.T) {
 				t.Errorf("%s: path parameter %s is not format uuid", key, p.Value.Name)
 			}
 		}
+		security := doc.Security
+		if op.Security != nil {
+			security = *op.Security
+		}
 		if strings.HasPrefix(path, "/v1/") {
-			for _, status := range []int{500, 503} {
+			for _, status := range []int{401, 403, 500, 503} {
 				if op.Responses.Status(status) == nil {
 					t.Errorf("%s: no %d response", key, status)
 				}
 			}
+			if !needsKey(security) {
+				t.Errorf("%s: security is %v, want bearerAuth", key, security)
+			}
+		} else if op.Security == nil || len(*op.Security) != 0 {
+			t.Errorf("%s: needs no key, but does not say security: []", key)
 		}
 		if (method == http.MethodPost || method == http.MethodPut) && op.RequestBody != nil {
 			body := op.RequestBody.Value.Content.Get("application/json").Schema.Value
@@ -149,6 +227,10 @@ func checkResponse(t *testing.T, where, status string, r *openapi3.Response) {
 	}
 	if status == "503" && r.Headers["Retry-After"] == nil {
 		t.Errorf("%s: no Retry-After header", where)
+	}
+	if status == "401" && (r.Headers["WWW-Authenticate"] == nil ||
+		!r.Headers["WWW-Authenticate"].Value.Required) {
+		t.Errorf("%s: WWW-Authenticate is not a required header", where)
 	}
 	if status == "204" && len(r.Content) != 0 {
 		t.Errorf("%s: a 204 has no body", where)
@@ -199,6 +281,8 @@ type conformance struct {
 	doc    *openapi3.T
 	router routers.Router
 	opts   *openapi3filter.Options
+	// key is the API key that requests carry unless they say otherwise.
+	key string
 	// covered records "METHOD path status" for each answer checked.
 	covered map[string]bool
 }
@@ -209,6 +293,10 @@ type exchange struct {
 	contentType  string
 	body         []byte
 	header       http.Header
+	// key replaces the script's API key; anonymous sends none. An
+	// Authorization in header wins over both.
+	key       string
+	anonymous bool
 	// status and code are what the service must answer (code "" for
 	// success).
 	status int
@@ -231,11 +319,29 @@ func newConformance(t *testing.T) *conformance {
 		opts: &openapi3filter.Options{
 			IncludeResponseStatus:   true,
 			MultiError:              true,
-			AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+			AuthenticationFunc:      bearerAuth,
 			SchemaValidationOptions: doc.GetSchemaValidationOptions(),
 		},
 		covered: map[string]bool{},
 	}
+}
+
+// bearerAuth holds a request to the document's security as a client must
+// meet it: the scheme is HTTP Bearer, and the request carries
+// "Authorization: Bearer <token>" (RFC 6750; the scheme name is
+// case-insensitive). Whether the service knows the token is not the
+// document's to say.
+func bearerAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	scheme := in.SecurityScheme
+	if scheme.Type != "http" || !strings.EqualFold(scheme.Scheme, "bearer") {
+		return in.NewError(fmt.Errorf("security scheme %s is %s %s, not http bearer",
+			in.SecuritySchemeName, scheme.Type, scheme.Scheme))
+	}
+	name, token, ok := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(name, "Bearer") || strings.TrimSpace(token) == "" {
+		return in.NewError(errors.New("no Authorization: Bearer <token>"))
+	}
+	return nil
 }
 
 // jsonBody returns a JSON exchange.
@@ -252,6 +358,13 @@ func (c *conformance) run(ts *httptest.Server, e exchange) response {
 	req, err := http.NewRequest(e.method, ts.URL+e.path, bytes.NewReader(e.body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	switch {
+	case e.anonymous:
+	case e.key != "":
+		req.Header.Set("Authorization", "Bearer "+e.key)
+	case c.key != "":
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	for k, v := range e.header {
 		req.Header[k] = v
@@ -378,6 +491,7 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	c := newConformance(t)
+	c.key = f.key
 	ts := f.http
 
 	run := func(e exchange) map[string]any {
@@ -395,10 +509,10 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	unknown := uuid.NewString()
 	huge := `{"given_name": "` + strings.Repeat("a", MaxBodyBytes) + `"}`
 
-	// Operations.
-	get("/healthz", 200, "")
-	get("/readyz", 200, "")
-	get("/metrics", 200, "")
+	// Operations: no key needed.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		run(exchange{method: "GET", path: path, anonymous: true, status: 200})
+	}
 
 	// Patients.
 	mrn := "MRN-" + uuid.NewString()[:8]
@@ -572,6 +686,58 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	}
 	get(team, 200, "")
 
+	// The audit trail: the same events whether read whole or a page at a
+	// time, newest first; the last page has no next cursor.
+	audit := "/v1/patients/" + patient + "/audit"
+	whole := get(audit, 200, "")
+	if whole["next_cursor"] != nil {
+		t.Errorf("audit: next_cursor %v on the only page", whole["next_cursor"])
+	}
+	var want, paged []float64
+	for _, it := range whole["items"].([]any) {
+		want = append(want, it.(map[string]any)["id"].(float64))
+	}
+	if len(want) < 5 || !slices.IsSortedFunc(want, func(a, b float64) int { return cmp.Compare(b, a) }) {
+		t.Errorf("audit: event ids %v, want at least 5, newest first", want)
+	}
+	for page, next := 0, audit+"?limit=2"; next != ""; page++ {
+		if page > len(want) {
+			t.Fatal("audit: the pages do not end")
+		}
+		got := get(next, 200, "")
+		items := got["items"].([]any)
+		if len(items) > 2 {
+			t.Errorf("audit: %d events on a page of 2", len(items))
+		}
+		for _, it := range items {
+			paged = append(paged, it.(map[string]any)["id"].(float64))
+		}
+		next = ""
+		if cursor, ok := got["next_cursor"].(string); ok {
+			next = audit + "?limit=2&cursor=" + cursor
+		}
+	}
+	if !slices.Equal(paged, want) {
+		t.Errorf("audit: paged ids %v, want %v", paged, want)
+	}
+	get("/v1/patients/"+unknown+"/audit", 404, CodePatientNotFound)
+	run(exchange{method: "GET", path: audit, key: f.newKey("another-org", "read"),
+		status: 404, code: CodePatientNotFound})
+	run(exchange{method: "GET", path: "/v1/patients/x/audit", status: 400,
+		code: CodeInvalidID, docRejects: true})
+	for _, query := range []string{"limit=0", "limit=201", "limit=ten", "limit=", "cursor="} {
+		run(exchange{method: "GET", path: audit + "?" + query, status: 422,
+			code: CodeValidationFailed, docRejects: true})
+	}
+	// Only the service knows its cursors.
+	run(exchange{method: "GET", path: audit + "?cursor=nope", status: 422,
+		code: CodeValidationFailed})
+	both := run(exchange{method: "GET", path: "/v1/patients/" + unknown + "/audit?limit=-1&cursor=x",
+		status: 422, code: CodeValidationFailed, docRejects: true})
+	if errs, _ := both["errors"].([]any); len(errs) != 2 {
+		t.Errorf("audit: errors %v, want one for limit and one for cursor", both["errors"])
+	}
+
 	// Paths and methods outside the document.
 	get("/v1/nothing", 404, CodeNotFound)
 	get("/v1/patients/"+patient+"/", 404, CodeNotFound)
@@ -588,6 +754,10 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	run(exchange{method: "DELETE", path: "/v1/patients/" + patient, status: 405,
 		code: CodeMethodNotAllowed})
 	run(exchange{method: "POST", path: "/metrics", status: 405, code: CodeMethodNotAllowed})
+	// These answer before the key is looked at.
+	run(exchange{method: "GET", path: "/v1/nothing", anonymous: true, status: 404, code: CodeNotFound})
+	run(exchange{method: "PATCH", path: "/v1/patients", anonymous: true, status: 405,
+		code: CodeMethodNotAllowed})
 
 	// X-Request-ID: a sane one comes back, another is replaced.
 	echo := c.run(ts, exchange{method: "GET", path: "/healthz", status: 200,
@@ -620,8 +790,56 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 				code: code},
 			jsonBody("PUT", "/v1/patients/"+id+"/care-team/primary",
 				`{"provider_id": "`+id+`"}`, status, code),
+			{method: "GET", path: "/v1/patients/" + id + "/audit", status: status, code: code},
 		}
 	}
+
+	// Every operation without a usable key, which the document requires
+	// (401), and with a key that lacks the method's scope (403): reads
+	// need read, writes need write. Neither writes anything.
+	before := f.counts()
+	for _, e := range everyV1(401, CodeUnauthenticated) {
+		e.anonymous, e.docRejects = true, true
+		run(e)
+	}
+	writeOnly := f.newKey(f.org, "write")
+	for _, e := range everyV1(403, CodeForbidden) {
+		e.key = f.readKey
+		if e.method == http.MethodGet {
+			e.key = writeOnly
+		}
+		run(e)
+	}
+	if after := f.counts(); after != before {
+		t.Errorf("refused requests wrote: counts %v, then %v", before, after)
+	}
+	// A key the service does not know, or a header that is not a Bearer
+	// token; the scheme's name is case-insensitive.
+	me := "/v1/patients/" + patient
+	authorization := func(value string) http.Header {
+		h := http.Header{}
+		h.Set("Authorization", value)
+		return h
+	}
+	for _, value := range []string{"Bearer " + apikey.Generate(), "Bearer not-a-key"} {
+		run(exchange{method: "GET", path: me, header: authorization(value),
+			status: 401, code: CodeUnauthenticated})
+	}
+	for _, value := range []string{"Basic " + f.key, "Bearer", f.key} {
+		run(exchange{method: "GET", path: me, header: authorization(value),
+			status: 401, code: CodeUnauthenticated, docRejects: true})
+	}
+	run(exchange{method: "GET", path: me, header: authorization("bEaReR " + f.key), status: 200})
+	// The key and its scope come before the path id, the content type and
+	// the body.
+	run(exchange{method: "GET", path: "/v1/patients/not-a-uuid", anonymous: true,
+		status: 401, code: CodeUnauthenticated, docRejects: true})
+	run(exchange{method: "POST", path: "/v1/patients", contentType: "text/plain", body: []byte("{"),
+		anonymous: true, status: 401, code: CodeUnauthenticated, docRejects: true})
+	run(exchange{method: "POST", path: "/v1/patients", contentType: "text/plain", body: []byte("{"),
+		key: f.readKey, status: 403, code: CodeForbidden, docRejects: true})
+	run(exchange{method: "GET", path: "/v1/patients/x/audit?limit=0", key: writeOnly,
+		status: 403, code: CodeForbidden, docRejects: true})
 
 	down := brokenServer(t, unreachablePool(t))
 	run503 := func(e exchange) {

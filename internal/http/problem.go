@@ -93,6 +93,11 @@ func writeValidation(c *gin.Context, errs []FieldError) {
 func (s *Server) writeStoreError(c *gin.Context, err error) {
 	var conflict *store.PrimaryConflictError
 	switch {
+	case errors.Is(c.Request.Context().Err(), context.Canceled):
+		// The client hung up, cancelling the queries: nobody reads the
+		// answer, but the log and the metrics show it as 499, not as an
+		// outage.
+		writeProblem(c, 499, CodeUnavailable, "The client closed the request.")
 	case errors.As(err, &conflict):
 		p := Problem{
 			Status: http.StatusConflict,
@@ -134,9 +139,6 @@ func (s *Server) writeStoreError(c *gin.Context, err error) {
 			slog.String("request_id", requestID(c)), slog.String("err", err.Error()))
 		writeProblem(c, http.StatusServiceUnavailable, CodeUnavailable,
 			"The database cannot be reached; retry later.")
-	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
-		// The client hung up: nobody reads the answer, but the log shows it.
-		writeProblem(c, 499, CodeUnavailable, "The client closed the request.")
 	default:
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "internal_error",
 			slog.String("request_id", requestID(c)), slog.String("err", err.Error()))

@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -193,7 +195,11 @@ func (s *Server) recoverPanic(c *gin.Context) {
 				panic(v)
 			}
 			s.log.LogAttrs(c.Request.Context(), slog.LevelError, "panic",
-				slog.String("request_id", requestID(c)), slog.Any("panic", v))
+				slog.String("request_id", requestID(c)),
+				// The value's type, not the value: it could hold a patient's
+				// details.
+				slog.String("panic_type", fmt.Sprintf("%T", v)),
+				slog.String("stack", string(debug.Stack())))
 			if !c.Writer.Written() {
 				writeProblem(c, http.StatusInternalServerError, CodeInternal,
 					"Something went wrong on our side; quote the request id when you report it.")

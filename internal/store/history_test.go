@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careteam/careteam/internal/dbgen"
 	"github.com/careteam/careteam/internal/store"
 )
 
@@ -251,42 +251,33 @@ func TestTimestampsAreInstants(t *testing.T) {
 	}
 }
 
-// TestAddMemberPrimaryDoesNotStartBeforePreviousEnded lets the old PRIMARY
-// end between AddMember's BEGIN and its INSERT, as network latency can, and
-// expects the history not to show two PRIMARYs at once.
-func TestAddMemberPrimaryDoesNotStartBeforePreviousEnded(t *testing.T) {
+// TestAddMemberStampsTheInsertNotTheTransaction checks that an assignment
+// starts when it is inserted, not when its transaction began: otherwise a
+// transaction that began before the old PRIMARY ended could record its new
+// PRIMARY as starting before the old one ended, and the history would show
+// two PRIMARYs at once. It runs CreateAssignment, the query AddMember
+// runs, late in a transaction that began earlier.
+func TestAddMemberStampsTheInsertNotTheTransaction(t *testing.T) {
 	t.Parallel()
-	tracer := newPauseTracer("name: CreateAssignment")
-	f := setupWithConfig(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer })
-	patient, oldProvider, newProvider := f.patient(t), f.provider(t), f.provider(t)
-	old := f.addMember(t, patient.ID, oldProvider.ID, store.RolePrimary)
+	f := setup(t)
+	patient, provider := f.patient(t), f.provider(t)
 
-	tracer.armed.Store(true)
-	type result struct {
-		a   store.Assignment
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, err := f.store.AddMember(f.ctx, patient.ID, newProvider.ID, store.RolePrimary)
-		done <- result{a, err}
-	}()
-
-	<-tracer.reached
-	time.Sleep(20 * time.Millisecond)
-	ended, err := f.store.EndMember(f.ctx, patient.ID, old.ID, nil)
-	close(tracer.release)
+	tx, err := f.pool.Begin(f.ctx)
 	if err != nil {
-		t.Fatalf("end old PRIMARY: %v", err)
+		t.Fatal(err)
 	}
-	res := <-done
-	if res.err != nil {
-		t.Fatalf("add new PRIMARY: %v", res.err)
+	defer tx.Rollback(f.ctx)
+	var began time.Time
+	if err := tx.QueryRow(f.ctx, "SELECT now() FROM pg_sleep(0.05)").Scan(&began); err != nil {
+		t.Fatal(err)
 	}
-
-	if res.a.AssignedAt.Before(*ended.RemovedAt) {
-		t.Fatalf("new PRIMARY assigned_at %v is %v before the old PRIMARY's removed_at %v: "+
-			"the history shows two active PRIMARYs at once",
-			res.a.AssignedAt, ended.RemovedAt.Sub(res.a.AssignedAt), *ended.RemovedAt)
+	row, err := dbgen.New(tx).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
+		PatientID: patient.ID, ProviderID: provider.ID, Role: store.RolePrimary,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap := row.AssignedAt.Sub(began); gap < 40*time.Millisecond {
+		t.Fatalf("assigned_at is %v after the transaction began, want the time of the insert (>= 50ms)", gap)
 	}
 }

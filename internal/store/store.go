@@ -120,7 +120,7 @@ type CreatePatientParams struct {
 // CreatePatient adds a patient.
 func (s *Store) CreatePatient(ctx context.Context, p CreatePatientParams) (Patient, error) {
 	var row dbgen.Patient
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		row, err = q.CreatePatient(ctx, dbgen.CreatePatientParams{
 			Mrn:        p.MRN,
@@ -139,7 +139,7 @@ func (s *Store) CreatePatient(ctx context.Context, p CreatePatientParams) (Patie
 // GetPatient returns the patient with id.
 func (s *Store) GetPatient(ctx context.Context, id uuid.UUID) (Patient, error) {
 	var row dbgen.Patient
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		row, err = q.GetPatient(ctx, id)
 		return err
@@ -164,7 +164,7 @@ type CreateProviderParams struct {
 // CreateProvider adds a provider.
 func (s *Store) CreateProvider(ctx context.Context, p CreateProviderParams) (Provider, error) {
 	var row dbgen.Provider
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		row, err = q.CreateProvider(ctx, dbgen.CreateProviderParams{
 			Npi:        p.NPI,
@@ -183,7 +183,7 @@ func (s *Store) CreateProvider(ctx context.Context, p CreateProviderParams) (Pro
 // GetProvider returns the provider with id.
 func (s *Store) GetProvider(ctx context.Context, id uuid.UUID) (Provider, error) {
 	var row dbgen.Provider
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		row, err = q.GetProvider(ctx, id)
 		return err
@@ -200,7 +200,7 @@ func (s *Store) GetProvider(ctx context.Context, id uuid.UUID) (Provider, error)
 // ProvidersByNPI returns the providers with npi: none or one.
 func (s *Store) ProvidersByNPI(ctx context.Context, npi string) ([]Provider, error) {
 	var rows []dbgen.Provider
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		rows, err = q.ListProvidersByNPI(ctx, npi)
 		return err
@@ -219,7 +219,7 @@ func (s *Store) ProvidersByNPI(ctx context.Context, npi string) ([]Provider, err
 // then by assigned_at.
 func (s *Store) ActiveCareTeam(ctx context.Context, patientID uuid.UUID) ([]Assignment, error) {
 	var rows []dbgen.ListActiveCareTeamRow
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		rows, err = q.ListActiveCareTeam(ctx, patientID)
 		return err
@@ -234,7 +234,7 @@ func (s *Store) ActiveCareTeam(ctx context.Context, patientID uuid.UUID) ([]Assi
 // first.
 func (s *Store) CareTeamHistory(ctx context.Context, patientID uuid.UUID) ([]Assignment, error) {
 	var rows []dbgen.ListCareTeamHistoryRow
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		rows, err = q.ListCareTeamHistory(ctx, patientID)
 		return err
@@ -279,7 +279,7 @@ func teamFromRows(rows []dbgen.ListActiveCareTeamRow) ([]Assignment, error) {
 // twice is ErrProviderAlreadyOnCareTeam.
 func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, role Role) (Assignment, error) {
 	var created dbgen.CareTeamAssignment
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		created, err = q.CreateAssignment(ctx, dbgen.CreateAssignmentParams{
 			PatientID:  patientID,
@@ -292,18 +292,8 @@ func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, 
 	// No row back is a missing patient or the friendly check at work; a
 	// violation of uq_care_team_primary is a racing request that passed the
 	// check. Both PRIMARY conflicts answer the same.
-	if errors.Is(err, pgx.ErrNoRows) {
-		exists, err := s.patientExists(ctx, patientID)
-		if err != nil {
-			return Assignment{}, fmt.Errorf("look for patient: %w", translate(err))
-		}
-		if !exists {
-			return Assignment{}, ErrPatientNotFound
-		}
-		return Assignment{}, s.primaryConflict(ctx, patientID)
-	}
-	if ViolatedConstraint(err) == ConstraintPrimary {
-		return Assignment{}, s.primaryConflict(ctx, patientID)
+	if errors.Is(err, pgx.ErrNoRows) || ViolatedConstraint(err) == ConstraintPrimary {
+		return Assignment{}, s.addConflict(ctx, patientID)
 	}
 	if err != nil {
 		return Assignment{}, fmt.Errorf("insert assignment: %w", translate(err))
@@ -311,23 +301,23 @@ func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, 
 	return assignmentFromRow(created), nil
 }
 
-// primaryConflict builds the error for a patient that already has an active
-// PRIMARY, naming it. It reads outside the failed transaction, so it sees
-// the PRIMARY that won a race.
-func (s *Store) primaryConflict(ctx context.Context, patientID uuid.UUID) error {
-	var existing dbgen.CareTeamAssignment
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+// addConflict explains an addition that inserted nothing: a missing
+// patient, or the active PRIMARY it names. It reads after the failed
+// statement, so it sees the PRIMARY that won a race.
+func (s *Store) addConflict(ctx context.Context, patientID uuid.UUID) error {
+	var why dbgen.DescribeAddConflictRow
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
-		existing, err = q.GetActivePrimary(ctx, patientID)
+		why, err = q.DescribeAddConflict(ctx, patientID)
 		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return &PrimaryConflictError{}
-	}
 	if err != nil {
 		return fmt.Errorf("read the existing primary: %w", translate(err))
 	}
-	return &PrimaryConflictError{ExistingAssignmentID: existing.ID}
+	if !why.PatientExists {
+		return ErrPatientNotFound
+	}
+	return &PrimaryConflictError{ExistingAssignmentID: why.PrimaryID}
 }
 
 // EndMember ends an active assignment of the patient's care team. reason may
@@ -335,7 +325,7 @@ func (s *Store) primaryConflict(ctx context.Context, patientID uuid.UUID) error 
 // team, is ErrAssignmentNotFound.
 func (s *Store) EndMember(ctx context.Context, patientID, assignmentID uuid.UUID, reason *string) (Assignment, error) {
 	var ended dbgen.CareTeamAssignment
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		ended, err = q.EndAssignment(ctx, dbgen.EndAssignmentParams{
 			Reason:    reason,
@@ -367,6 +357,9 @@ type Reassignment struct {
 	// Previous is the PRIMARY it replaced, ended; nil when there was none or
 	// the provider already was the PRIMARY.
 	Previous *Assignment
+	// Promoted is the provider's SPECIALIST or CONSULTANT assignment that
+	// the reassignment ended, or nil.
+	Promoted *Assignment
 	// Changed is false when the provider already was the PRIMARY and
 	// nothing was written.
 	Changed bool
@@ -429,9 +422,11 @@ func (s *Store) ReassignPrimary(ctx context.Context, patientID, providerID uuid.
 				return fmt.Errorf("end replaced assignments: %w", err)
 			}
 			for _, a := range ended {
+				ended := assignmentFromRow(dbgen.CareTeamAssignment(a))
 				if a.Role == RolePrimary {
-					prev := assignmentFromRow(a)
-					out.Previous = &prev
+					out.Previous = &ended
+				} else {
+					out.Promoted = &ended
 				}
 			}
 		}
@@ -456,7 +451,7 @@ func (s *Store) ReassignPrimary(ctx context.Context, patientID, providerID uuid.
 // patientExists reports whether the tenant has the patient.
 func (s *Store) patientExists(ctx context.Context, id uuid.UUID) (bool, error) {
 	var exists bool
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
+	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
 		exists, err = q.PatientExists(ctx, id)
 		return err
