@@ -266,7 +266,7 @@ func (e *environment) probe(ctx context.Context) (int, error) {
 }
 
 func (e *environment) createAPIKey(ctx context.Context) (key, why string) {
-	cmd := exec.CommandContext(ctx, e.bin, "apikey", "create", "--org", "bench", "--name", "careteam-bench",
+	cmd := exec.CommandContext(ctx, e.bin, "apikey", "create", "--org", "default", "--name", "careteam-bench",
 		"--scopes", "read,write")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.dbURL)
 	out, err := cmd.Output()

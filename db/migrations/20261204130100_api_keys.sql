@@ -46,7 +46,39 @@ $$;
 REVOKE ALL ON FUNCTION careteam_authenticate(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION careteam_authenticate(text) TO careteam_app;
 
+-- careteam_begin_request authenticates a request's key and scopes the
+-- transaction to its organization, actor and request id, in the statement
+-- that precedes the request's own work, so that both travel in one round
+-- trip. A key that is unknown or revoked raises SQLSTATE CT401; one without
+-- the scope the request needs (write, or else read) raises CT403. Either
+-- aborts the transaction before the work runs.
+CREATE FUNCTION careteam_begin_request(p_key_hash text, p_request_id text, p_write boolean)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = public, pg_temp
+AS $$
+DECLARE
+    k api_keys;
+BEGIN
+    SELECT * INTO k FROM api_keys WHERE key_hash = p_key_hash AND revoked_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unauthenticated' USING ERRCODE = 'CT401';
+    END IF;
+    IF NOT (CASE WHEN p_write THEN 'write' ELSE 'read' END) = ANY (k.scopes) THEN
+        RAISE EXCEPTION 'forbidden' USING ERRCODE = 'CT403';
+    END IF;
+    PERFORM set_config('careteam.organization_id', k.organization_id::text, true),
+            set_config('careteam.actor_id', k.id::text, true),
+            set_config('careteam.request_id', p_request_id, true);
+    RETURN k.organization_id;
+END
+$$;
+
+REVOKE ALL ON FUNCTION careteam_begin_request(text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION careteam_begin_request(text, text, boolean) TO careteam_app;
+
 -- migrate:down
 
+DROP FUNCTION careteam_begin_request(text, text, boolean);
 DROP FUNCTION careteam_authenticate(text);
 DROP TABLE api_keys;

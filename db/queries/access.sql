@@ -4,6 +4,12 @@
 SELECT k.id, k.organization_id, k.scopes
 FROM careteam_authenticate(@key_hash::text) AS k;
 
+-- name: BeginRequest :exec
+-- BeginRequest authenticates the request's key and scopes the transaction
+-- to its organization (careteam_begin_request); it fails with SQLSTATE
+-- CT401 or CT403 when the key may not.
+SELECT careteam_begin_request(@key_hash::text, @request_id::text, @write::boolean);
+
 -- name: SetTenant :exec
 -- SetTenant scopes the transaction to an organization, an actor and a
 -- request: row-level security, column defaults and the audit trigger read

@@ -127,6 +127,32 @@ $$;
 
 
 --
+-- Name: careteam_begin_request(text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.careteam_begin_request(p_key_hash text, p_request_id text, p_write boolean) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k api_keys;
+BEGIN
+    SELECT * INTO k FROM api_keys WHERE key_hash = p_key_hash AND revoked_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unauthenticated' USING ERRCODE = 'CT401';
+    END IF;
+    IF NOT (CASE WHEN p_write THEN 'write' ELSE 'read' END) = ANY (k.scopes) THEN
+        RAISE EXCEPTION 'forbidden' USING ERRCODE = 'CT403';
+    END IF;
+    PERFORM set_config('careteam.organization_id', k.organization_id::text, true),
+            set_config('careteam.actor_id', k.id::text, true),
+            set_config('careteam.request_id', p_request_id, true);
+    RETURN k.organization_id;
+END
+$$;
+
+
+--
 -- Name: careteam_current_organization(); Type: FUNCTION; Schema: public; Owner: -
 --
 

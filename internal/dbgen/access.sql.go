@@ -32,6 +32,24 @@ func (q *Queries) Authenticate(ctx context.Context, keyHash string) (Authenticat
 	return i, err
 }
 
+const beginRequest = `-- name: BeginRequest :exec
+SELECT careteam_begin_request($1::text, $2::text, $3::boolean)
+`
+
+type BeginRequestParams struct {
+	KeyHash   string
+	RequestID string
+	Write     bool
+}
+
+// BeginRequest authenticates the request's key and scopes the transaction
+// to its organization (careteam_begin_request); it fails with SQLSTATE
+// CT401 or CT403 when the key may not.
+func (q *Queries) BeginRequest(ctx context.Context, arg BeginRequestParams) error {
+	_, err := q.db.Exec(ctx, beginRequest, arg.KeyHash, arg.RequestID, arg.Write)
+	return err
+}
+
 const listPatientAudit = `-- name: ListPatientAudit :many
 SELECT id, occurred_at, table_name, row_id, action, actor_id, request_id, changes
 FROM audit_log

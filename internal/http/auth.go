@@ -9,42 +9,61 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/store"
 )
 
-// authenticate admits a /v1 request that carries an active API key with the
-// scope its method needs, and scopes the request to the key's organization.
-// A missing, malformed, unknown or revoked key answers the same 401, so
-// that no answer tells whether a key exists.
+// authenticate admits a /v1 request that carries an API key and scopes it
+// to the key's organization. A missing or malformed key answers 401 at
+// once. A well-formed one is checked by PostgreSQL in the same round trip
+// as the request's first statement (store.Credential), which answers 401
+// for a key that is unknown or revoked and 403 for one without the scope
+// the method needs. A request refused before it reaches the store (a bad
+// id or body) has its key checked first, so that a wrong key always
+// answers 401 (verifyBeforeRefusing). All 401s are alike, so that no
+// answer tells whether a key exists.
 func (s *Server) authenticate(c *gin.Context) {
 	key, ok := bearerToken(c.GetHeader("Authorization"))
-	if !ok {
+	if !ok || !apikey.WellFormed(key) {
 		s.unauthenticated(c)
 		return
 	}
-	p, err := s.store.Authenticate(c.Request.Context(), key)
-	if errors.Is(err, store.ErrUnauthenticated) {
-		s.unauthenticated(c)
-		return
+	cred := &store.Credential{
+		Key:       key,
+		RequestID: requestID(c),
+		Write:     c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead,
 	}
-	if err != nil {
-		s.writeStoreError(c, err)
-		return
-	}
-
-	writes := c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead
-	if (writes && !p.CanWrite()) || (!writes && !p.CanRead()) {
-		writeProblem(c, http.StatusForbidden, CodeForbidden, "This API key may not do that.")
-		return
-	}
-
-	ctx := store.WithTenant(c.Request.Context(), store.Tenant{
-		OrganizationID: p.OrganizationID,
-		ActorID:        p.KeyID,
-		RequestID:      requestID(c),
-	})
-	c.Request = c.Request.WithContext(ctx)
+	c.Set(ctxCredential, cred)
+	c.Set(ctxVerify, s.verifyBeforeRefusing)
+	c.Request = c.Request.WithContext(store.WithCredential(c.Request.Context(), cred))
 	c.Next()
+}
+
+// verifyBeforeRefusing checks the request's key when the request is about
+// to be refused before any statement checked it. It answers 401, 403 or
+// 503 itself and returns false when the key does not hold.
+func (s *Server) verifyBeforeRefusing(c *gin.Context) bool {
+	v, ok := c.Get(ctxCredential)
+	if !ok {
+		return true
+	}
+	cred := v.(*store.Credential)
+	if cred.Verified() {
+		return true
+	}
+	p, err := s.store.Authenticate(c.Request.Context(), cred.Key)
+	switch {
+	case errors.Is(err, store.ErrUnauthenticated):
+		s.unauthenticated(c)
+		return false
+	case err != nil:
+		s.writeStoreError(c, err)
+		return false
+	case (cred.Write && !p.CanWrite()) || (!cred.Write && !p.CanRead()):
+		writeProblem(c, http.StatusForbidden, CodeForbidden, "This API key may not do that.")
+		return false
+	}
+	return true
 }
 
 // bearerToken reads "Bearer <token>"; the scheme is case-insensitive.

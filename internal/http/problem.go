@@ -67,6 +67,18 @@ func writeProblem(c *gin.Context, status int, code, detail string) {
 }
 
 func writeProblemBody(c *gin.Context, p Problem) {
+	// A client error found before any statement checked the key: check it
+	// now, so that a wrong key answers 401 rather than telling a stranger
+	// what is wrong with the request.
+	if p.Status >= 400 && p.Status < 500 && p.Status != http.StatusUnauthorized &&
+		p.Status != http.StatusForbidden && p.Status != 499 {
+		if v, ok := c.Get(ctxVerify); ok {
+			c.Set(ctxVerify, nil)
+			if verify, _ := v.(func(*gin.Context) bool); verify != nil && !verify(c) {
+				return
+			}
+		}
+	}
 	p.Type = "about:blank"
 	p.Title = http.StatusText(p.Status)
 	if p.Status == http.StatusInternalServerError {
@@ -127,6 +139,10 @@ func (s *Server) writeStoreError(c *gin.Context, err error) {
 			Detail: "The NPI's check digit is wrong.",
 			Errors: []FieldError{{Field: "npi", Message: "check digit is wrong"}},
 		})
+	case errors.Is(err, store.ErrUnauthenticated):
+		s.unauthenticated(c)
+	case errors.Is(err, store.ErrForbidden):
+		writeProblem(c, http.StatusForbidden, CodeForbidden, "This API key may not do that.")
 	case errors.Is(err, store.ErrPatientNotFound):
 		writeProblem(c, http.StatusNotFound, CodePatientNotFound, "No patient has that id.")
 	case errors.Is(err, store.ErrProviderNotFound):

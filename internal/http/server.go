@@ -112,6 +112,10 @@ func (s *Server) routes(reg *prometheus.Registry) *gin.Engine {
 const (
 	ctxRequestID  = "careteam.request_id"
 	ctxProviderID = "careteam.provider_id"
+	ctxCredential = "careteam.credential"
+	// ctxVerify holds a func(*gin.Context) bool that checks an unchecked
+	// key before a refusal is written; see verifyBeforeRefusing.
+	ctxVerify = "careteam.verify"
 )
 
 func requestID(c *gin.Context) string {

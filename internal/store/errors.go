@@ -61,7 +61,10 @@ const (
 	codeCrashShutdown        = "57P02"
 	codeCannotConnectNow     = "57P03"
 	codeTooManyConnections   = "53300"
-	codeQueryCanceled        = "57014"
+	// careteam_begin_request raises these for a key it does not accept.
+	codeUnauthenticated = "CT401"
+	codeForbidden       = "CT403"
+	codeQueryCanceled   = "57014"
 )
 
 // constraintErrors maps each translated constraint to the error it means.
@@ -98,6 +101,15 @@ func translate(err error) error {
 	}
 	if mapped, ok := constraintErrors[ViolatedConstraint(err)]; ok {
 		return fmt.Errorf("%w: %w", mapped, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case codeUnauthenticated:
+			return ErrUnauthenticated
+		case codeForbidden:
+			return ErrForbidden
+		}
 	}
 	if isUnavailable(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

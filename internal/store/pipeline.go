@@ -19,7 +19,7 @@ import (
 // at a third of its round trips. A statement that fails rolls everything
 // back. Use it only for operations of one statement; inTx runs the rest.
 func (s *Store) single(ctx context.Context, fn func(q *dbgen.Queries) error) error {
-	if _, ok := tenantFrom(ctx); !ok {
+	if !scoped(ctx) {
 		return errNoTenant
 	}
 	return fn(dbgen.New(pipelined{pool: s.pool}))
@@ -51,6 +51,7 @@ func (p pipelined) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 		br.Close()
 		return pgconn.CommandTag{}, fmt.Errorf("set tenant: %w", err)
 	}
+	tenantSet(ctx)
 	tag, err := br.Exec()
 	if closeErr := br.Close(); err == nil {
 		err = closeErr
@@ -68,6 +69,7 @@ func (p pipelined) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 		br.Close()
 		return nil, fmt.Errorf("set tenant: %w", err)
 	}
+	tenantSet(ctx)
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()

@@ -100,6 +100,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q *dbgen.Queries) error) error
 			if err := setTenant(ctx, q); err != nil {
 				return err
 			}
+			tenantSet(ctx)
 			return fn(q)
 		})
 		if !isRetryable(err) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -24,8 +25,12 @@ const AppRole = "careteam_app"
 var DefaultOrganizationID = uuid.MustParse("00000000-0000-0000-0000-000000000001")
 
 // ErrUnauthenticated means no active key matches; it does not say whether
-// the key ever existed.
-var ErrUnauthenticated = errors.New("unauthenticated")
+// the key ever existed. ErrForbidden means the key lacks the scope the
+// request needs.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+)
 
 // errNoTenant means a store method was called without a tenant: a
 // programming error, refused rather than run unscoped.
@@ -42,9 +47,33 @@ type Tenant struct {
 
 type tenantKey struct{}
 
-// WithTenant returns ctx carrying t; every store method needs one.
+// WithTenant returns ctx carrying t; every store method needs a tenant or
+// a credential.
 func WithTenant(ctx context.Context, t Tenant) context.Context {
 	return context.WithValue(ctx, tenantKey{}, t)
+}
+
+// Credential is a request's API key, checked by PostgreSQL in the same
+// round trip as the request's first statement (careteam_begin_request),
+// which then scopes the transaction to the key's organization.
+type Credential struct {
+	Key       string
+	RequestID string
+	// Write says the request changes data and needs the write scope;
+	// otherwise it needs read.
+	Write    bool
+	verified atomic.Bool
+}
+
+// Verified reports whether a statement has already accepted the key.
+func (c *Credential) Verified() bool { return c.verified.Load() }
+
+type credentialKey struct{}
+
+// WithCredential returns ctx carrying c: store methods then authenticate
+// the key inside their own transaction.
+func WithCredential(ctx context.Context, c *Credential) context.Context {
+	return context.WithValue(ctx, credentialKey{}, c)
 }
 
 func tenantFrom(ctx context.Context) (Tenant, bool) {
@@ -52,8 +81,27 @@ func tenantFrom(ctx context.Context) (Tenant, bool) {
 	return t, ok && t.OrganizationID != uuid.Nil
 }
 
-// setTenant scopes the transaction q runs in to the context's tenant.
+func credentialFrom(ctx context.Context) *Credential {
+	c, _ := ctx.Value(credentialKey{}).(*Credential)
+	return c
+}
+
+// scoped reports whether ctx names who the store acts for.
+func scoped(ctx context.Context) bool {
+	_, ok := tenantFrom(ctx)
+	return ok || credentialFrom(ctx) != nil
+}
+
+// setTenant scopes the transaction q runs in to the context's tenant, or
+// authenticates its credential and scopes it to the key's organization.
 func setTenant(ctx context.Context, q *dbgen.Queries) error {
+	if c := credentialFrom(ctx); c != nil {
+		return q.BeginRequest(ctx, dbgen.BeginRequestParams{
+			KeyHash:   apikey.Hash(c.Key),
+			RequestID: c.RequestID,
+			Write:     c.Write,
+		})
+	}
 	t, ok := tenantFrom(ctx)
 	if !ok {
 		return errNoTenant
@@ -67,6 +115,13 @@ func setTenant(ctx context.Context, q *dbgen.Queries) error {
 		ActorID:        actor,
 		RequestID:      t.RequestID,
 	})
+}
+
+// tenantSet records that the context's credential, if any, was accepted.
+func tenantSet(ctx context.Context) {
+	if c := credentialFrom(ctx); c != nil {
+		c.verified.Store(true)
+	}
 }
 
 // ConfigurePool makes every connection of a pool run as AppRole, whatever
