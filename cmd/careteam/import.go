@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/careteam/careteam/internal/dbgen"
 	"github.com/careteam/careteam/internal/fhirimport"
 )
 
@@ -53,6 +57,10 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
+	if err := addImportTotals(ctx, cfg, report); err != nil {
+		return err
+	}
+
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -67,4 +75,48 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{code: 1, err: fmt.Errorf("%d file(s) could not be loaded", report.FailedFiles)}
 	}
 	return nil
+}
+
+// addImportTotals adds the report's counts to the running totals that the
+// service shows at /metrics, as the owner: the service's role only reads
+// them.
+func addImportTotals(ctx context.Context, cfg config, report *fhirimport.Report) error {
+	var params dbgen.AddImportRecordTotalsParams
+	kinds := make([]string, 0, len(report.Kinds))
+	for kind := range report.Kinds {
+		kinds = append(kinds, kind)
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		c := report.Kinds[kind]
+		for _, o := range []struct {
+			outcome string
+			n       int
+		}{{"loaded", c.Loaded}, {"updated", c.Updated}, {"unchanged", c.Unchanged}, {"skipped", c.Skipped}} {
+			if o.n == 0 {
+				continue
+			}
+			params.Kinds = append(params.Kinds, kind)
+			params.Outcomes = append(params.Outcomes, o.outcome)
+			params.Records = append(params.Records, int64(o.n))
+		}
+	}
+	if len(params.Kinds) == 0 {
+		return nil
+	}
+
+	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('careteam.request_id', 'import', true)"); err != nil {
+			return err
+		}
+		if err := dbgen.New(tx).AddImportRecordTotals(ctx, params); err != nil {
+			return fmt.Errorf("add import totals: %w", err)
+		}
+		return nil
+	})
 }

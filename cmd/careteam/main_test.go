@@ -218,3 +218,28 @@ func TestUsage(t *testing.T) {
 		t.Errorf("bad --keep: exit %d:\n%s", code, out)
 	}
 }
+
+// TestVerifyRefusesATableWithoutSecurity adds tables as a careless
+// migration would: one with tenant data and no row-level security, one
+// without an audit trigger. verify names both.
+func TestVerifyRefusesATableWithoutSecurity(t *testing.T) {
+	dsn := testdb.New(t)
+	if code, out := careteam(t, dsn, "db", "verify"); code != 0 {
+		t.Fatalf("verify on a fresh database: exit %d\n%s", code, out)
+	}
+	conn := connect(t, dsn)
+	_, err := conn.Exec(context.Background(), `
+		CREATE TABLE notes (id uuid PRIMARY KEY, organization_id uuid NOT NULL, body text);
+		GRANT SELECT ON notes TO careteam_app;
+		CREATE TRIGGER trg_notes_audit AFTER INSERT OR UPDATE OR DELETE ON notes
+			FOR EACH ROW EXECUTE FUNCTION careteam_audit();
+		CREATE TABLE untracked (id uuid PRIMARY KEY);`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := careteam(t, dsn, "db", "verify")
+	if code != 1 || !strings.Contains(out, "table notes holds tenant data") ||
+		!strings.Contains(out, "table untracked has no audit trigger") {
+		t.Fatalf("verify: exit %d, want 1 naming both tables:\n%s", code, out)
+	}
+}

@@ -55,7 +55,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer) error {
 	reg := prometheus.NewRegistry()
 	httpapi.RegisterProcessCollectors(reg)
 	httpapi.RegisterPoolCollector(reg, pool)
-	handler := httpapi.New(store.New(pool), httpapi.Options{
+	st := store.New(pool)
+	httpapi.RegisterImportCollector(reg, st)
+	handler := httpapi.New(st, httpapi.Options{
 		Log:            log,
 		Registry:       reg,
 		RequestTimeout: cfg.RequestTimeout,

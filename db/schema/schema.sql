@@ -306,6 +306,22 @@ ALTER TABLE ONLY public.care_team_assignments FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: import_record_totals; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.import_record_totals (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    kind text NOT NULL,
+    outcome text NOT NULL,
+    records bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ck_import_record_totals_outcome CHECK ((outcome = ANY (ARRAY['loaded'::text, 'updated'::text, 'unchanged'::text, 'skipped'::text]))),
+    CONSTRAINT ck_import_record_totals_records CHECK ((records >= 0))
+);
+
+
+--
 -- Name: organizations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -393,6 +409,14 @@ ALTER TABLE ONLY public.care_team_assignments
 
 
 --
+-- Name: import_record_totals pk_import_record_totals; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.import_record_totals
+    ADD CONSTRAINT pk_import_record_totals PRIMARY KEY (id);
+
+
+--
 -- Name: organizations pk_organizations; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -430,6 +454,14 @@ ALTER TABLE ONLY public.schema_migrations
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT uq_api_keys_key_hash UNIQUE (key_hash);
+
+
+--
+-- Name: import_record_totals uq_import_record_totals_kind_outcome; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.import_record_totals
+    ADD CONSTRAINT uq_import_record_totals_kind_outcome UNIQUE (kind, outcome);
 
 
 --
@@ -547,6 +579,20 @@ CREATE TRIGGER trg_care_team_assignments_guard BEFORE DELETE OR UPDATE ON public
 --
 
 CREATE TRIGGER trg_care_team_assignments_set_updated_at BEFORE UPDATE ON public.care_team_assignments FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+
+--
+-- Name: import_record_totals trg_import_record_totals_audit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_import_record_totals_audit AFTER INSERT OR DELETE OR UPDATE ON public.import_record_totals FOR EACH ROW EXECUTE FUNCTION public.careteam_audit();
+
+
+--
+-- Name: import_record_totals trg_import_record_totals_set_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER trg_import_record_totals_set_updated_at BEFORE UPDATE ON public.import_record_totals FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 
 
 --
@@ -715,4 +761,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261204110200'),
     ('20261204130000'),
     ('20261204130100'),
-    ('20261204130200');
+    ('20261204130200'),
+    ('20261204130300');

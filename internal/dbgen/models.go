@@ -110,6 +110,15 @@ type CareTeamAssignment struct {
 	OrganizationID uuid.UUID
 }
 
+type ImportRecordTotal struct {
+	ID        uuid.UUID
+	Kind      string
+	Outcome   string
+	Records   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 type Organization struct {
 	ID        uuid.UUID
 	Name      string

@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/careteam/careteam/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -98,4 +101,36 @@ func RegisterPoolCollector(reg *prometheus.Registry, pool *pgxpool.Pool) {
 			Help: "Acquires that waited for a connection.",
 		}, func() float64 { return float64(pool.Stat().EmptyAcquireCount()) }),
 	)
+}
+
+// importCollector reads the import totals from the database at each scrape.
+type importCollector struct {
+	store *store.Store
+	desc  *prometheus.Desc
+}
+
+// RegisterImportCollector adds careteam_import_records_total{kind,outcome},
+// read from the database when /metrics is scraped. A scrape that cannot
+// read them leaves them out rather than failing.
+func RegisterImportCollector(reg *prometheus.Registry, st *store.Store) {
+	reg.MustRegister(importCollector{
+		store: st,
+		desc: prometheus.NewDesc("careteam_import_records_total",
+			"Records read by careteam import, by resource kind and outcome (loaded, updated, unchanged, skipped).",
+			[]string{"kind", "outcome"}, nil),
+	})
+}
+
+func (c importCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c importCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	totals, err := c.store.ImportTotals(ctx)
+	if err != nil {
+		return
+	}
+	for _, t := range totals {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(t.Records), t.Kind, t.Outcome)
+	}
 }

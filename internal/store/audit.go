@@ -64,3 +64,24 @@ func (s *Store) PatientAudit(ctx context.Context, patientID uuid.UUID, before in
 	}
 	return out, nil
 }
+
+// ImportTotal is the number of records that imports have read of one kind
+// with one outcome.
+type ImportTotal struct {
+	Kind, Outcome string
+	Records       int64
+}
+
+// ImportTotals returns the running totals of every import. They are counts,
+// not tenant data, and need no tenant.
+func (s *Store) ImportTotals(ctx context.Context) ([]ImportTotal, error) {
+	rows, err := s.q.ListImportRecordTotals(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list import totals: %w", translate(err))
+	}
+	out := make([]ImportTotal, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, ImportTotal{Kind: r.Kind, Outcome: r.Outcome, Records: r.Records})
+	}
+	return out, nil
+}
