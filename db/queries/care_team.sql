@@ -54,13 +54,6 @@ WHERE @role::care_team_role <> 'PRIMARY'
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at, organization_id;
 
--- name: GetActivePrimary :one
--- GetActivePrimary returns the patient's active PRIMARY assignment.
-SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at, organization_id
-FROM care_team_assignments
-WHERE patient_id = @patient_id AND role = 'PRIMARY' AND removed_at IS NULL;
-
 -- name: EndAssignment :one
 -- EndAssignment ends one active assignment of the patient. No row back means
 -- there is no such active assignment on this patient's team.

@@ -178,32 +178,6 @@ func (q *Queries) EndAssignmentsForReassignment(ctx context.Context, arg EndAssi
 	return items, nil
 }
 
-const getActivePrimary = `-- name: GetActivePrimary :one
-SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at, organization_id
-FROM care_team_assignments
-WHERE patient_id = $1 AND role = 'PRIMARY' AND removed_at IS NULL
-`
-
-// GetActivePrimary returns the patient's active PRIMARY assignment.
-func (q *Queries) GetActivePrimary(ctx context.Context, patientID uuid.UUID) (CareTeamAssignment, error) {
-	row := q.db.QueryRow(ctx, getActivePrimary, patientID)
-	var i CareTeamAssignment
-	err := row.Scan(
-		&i.ID,
-		&i.PatientID,
-		&i.ProviderID,
-		&i.Role,
-		&i.AssignedAt,
-		&i.RemovedAt,
-		&i.RemovalReason,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.OrganizationID,
-	)
-	return i, err
-}
-
 const insertPrimary = `-- name: InsertPrimary :one
 INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
 VALUES ($1, $2, 'PRIMARY', clock_timestamp())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/careteam/careteam/internal/dbgen"
 )
@@ -73,9 +74,19 @@ type ImportTotal struct {
 }
 
 // ImportTotals returns the running totals of every import. They are counts,
-// not tenant data, and need no tenant.
+// not tenant data, and need no tenant. It reads on a connection of its own,
+// as the service's role, so that a metrics scrape never takes a connection
+// from requests nor shows in the pool's gauges.
 func (s *Store) ImportTotals(ctx context.Context) ([]ImportTotal, error) {
-	rows, err := s.q.ListImportRecordTotals(ctx)
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", translate(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SET ROLE "+AppRole); err != nil {
+		return nil, fmt.Errorf("set role: %w", translate(err))
+	}
+	rows, err := dbgen.New(conn).ListImportRecordTotals(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list import totals: %w", translate(err))
 	}
