@@ -18,11 +18,22 @@ import (
 // last exactly as long as the statement's transaction, as they do in inTx,
 // at a third of its round trips. A statement that fails rolls everything
 // back. Use it only for operations of one statement; inTx runs the rest.
+// Like inTx, it runs the statement again after a deadlock or serialization
+// failure, at most maxAttempts times in all.
 func (s *Store) single(ctx context.Context, fn func(q *dbgen.Queries) error) error {
 	if !scoped(ctx) {
 		return errNoTenant
 	}
-	return fn(dbgen.New(pipelined{pool: s.pool}))
+	// A deadlock or serialization failure rolled the whole implicit
+	// transaction back, so the statement can run again, as inTx does.
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err = fn(dbgen.New(pipelined{pool: s.pool}))
+		if !isRetryable(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: gave up after %d attempts: %w", ErrUnavailable, maxAttempts, err)
 }
 
 // pipelined is a dbgen.DBTX that sends the tenant's settings ahead of each

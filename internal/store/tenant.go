@@ -124,8 +124,8 @@ func tenantSet(ctx context.Context) {
 	}
 }
 
-// ConfigurePool makes every connection of a pool run as AppRole, whatever
-// role it logged in as (the login role must be a member of AppRole, or a
+// ConfigurePool makes every connection of a pool send ids in binary and run
+// as AppRole, whatever role it logged in as (the login role must be a member of AppRole, or a
 // superuser), so that row-level security applies to the service even on a
 // developer's superuser connection.
 func ConfigurePool(cfg *pgxpool.Config) {
@@ -136,6 +136,7 @@ func ConfigurePool(cfg *pgxpool.Config) {
 				return err
 			}
 		}
+		registerUUID(conn)
 		if _, err := conn.Exec(ctx, "SET ROLE "+AppRole); err != nil {
 			return fmt.Errorf("set role %s (run the migrations first; the login role must be a member): %w",
 				AppRole, err)
