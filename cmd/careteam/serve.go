@@ -44,7 +44,9 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // accepting, lets requests in flight finish up to the shutdown timeout, and
 // closes the pool last.
 func serve(ctx context.Context, cfg config, logOut io.Writer) error {
-	log := newLogger(logOut, cfg.LogLevel)
+	out := newBufferedLog(logOut)
+	defer out.Close()
+	log := newLogger(out, cfg.LogLevel)
 
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
@@ -81,6 +83,8 @@ func serve(ctx context.Context, cfg config, logOut io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
+	// Scripts wait for this line: it goes out at once.
+	out.flush()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
