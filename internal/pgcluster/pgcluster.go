@@ -239,3 +239,26 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// StopDir stops the cluster whose folder is dir, if it runs, as a process
+// that did not start it may: to clean up after one that died.
+func StopDir(ctx context.Context, dir string) error {
+	bin, err := FindBinaries()
+	if err != nil {
+		return err
+	}
+	c := &Cluster{opts: Options{Dir: dir}, bin: bin}
+	if os.Geteuid() == 0 {
+		if err := c.runAsPostgres(); err != nil {
+			return err
+		}
+	}
+	if !c.running(ctx) {
+		return nil
+	}
+	out, err := c.command(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "immediate", "-w", "stop").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/ory/dockertest/v3"
@@ -57,11 +60,23 @@ func dockerServer() (server, error) {
 	}, nil
 }
 
+// clusterPrefix names the temporary folders of ephemeral clusters.
+const clusterPrefix = "careteam-testdb-"
+
+// ownerFile records, in a cluster's folder, the test binary that owns it.
+const ownerFile = "owner.pid"
+
 // localServer starts an ephemeral cluster from the machine's PostgreSQL
 // binaries, in a temporary folder removed when the tests end.
 func localServer() (server, error) {
-	dir, err := os.MkdirTemp("", "careteam-testdb-")
+	reapOrphans()
+
+	dir, err := os.MkdirTemp("", clusterPrefix)
 	if err != nil {
+		return server{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
 		return server{}, err
 	}
 
@@ -84,4 +99,31 @@ func localServer() (server, error) {
 			_ = cluster.Remove()
 		},
 	}, nil
+}
+
+// reapOrphans stops and removes the ephemeral clusters of test binaries
+// that died without cleaning up (a timeout's panic, a kill): nothing else
+// would ever stop them.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), clusterPrefix+"*"))
+	for _, dir := range dirs {
+		raw, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(raw))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = pgcluster.StopDir(ctx, dir)
+		cancel()
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// processAlive reports whether a process with pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
