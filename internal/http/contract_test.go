@@ -310,3 +310,19 @@ func TestLocationAndEmptyLists(t *testing.T) {
 		t.Errorf("Location = %q, want %q", a.header.Get("Location"), want)
 	}
 }
+
+// TestForeignKeyViolationIsLogged: an assignment naming a provider that does
+// not exist answers 404 and leaves one event naming the foreign key.
+func TestForeignKeyViolationIsLogged(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	expect(t, f.assign(f.patient(), uuid.NewString(), "SPECIALIST"), 404, CodeProviderNotFound)
+	if n := strings.Count(f.logs.String(), `"constraint":"fk_care_team_assignments_provider"`); n != 1 {
+		t.Errorf("%d events name the provider's foreign key, want 1:\n%s", n, f.logs.String())
+	}
+	// A plain read of a missing provider is no violation.
+	expect(t, f.send("GET", "/v1/providers/"+uuid.NewString(), nil), 404, CodeProviderNotFound)
+	if n := strings.Count(f.logs.String(), `"msg":"foreign_key_violation"`); n != 1 {
+		t.Errorf("%d foreign-key events after a plain read, want still 1", n)
+	}
+}

@@ -144,8 +144,10 @@ func (s *Server) writeStoreError(c *gin.Context, err error) {
 	case errors.Is(err, store.ErrForbidden):
 		writeProblem(c, http.StatusForbidden, CodeForbidden, "This API key may not do that.")
 	case errors.Is(err, store.ErrPatientNotFound):
+		s.logForeignKey(c, err)
 		writeProblem(c, http.StatusNotFound, CodePatientNotFound, "No patient has that id.")
 	case errors.Is(err, store.ErrProviderNotFound):
+		s.logForeignKey(c, err)
 		writeProblem(c, http.StatusNotFound, CodeProviderNotFound, "No provider has that id.")
 	case errors.Is(err, store.ErrAssignmentNotFound):
 		writeProblem(c, http.StatusNotFound, CodeAssignmentNotFound,
@@ -178,4 +180,13 @@ func (s *Server) logViolation(c *gin.Context, event, constraint string) {
 	}
 	s.log.LogAttrs(c.Request.Context(), slog.LevelWarn, event, attrs...)
 	s.metrics.violation(constraint)
+}
+
+// logForeignKey records a not-found that a foreign key found (an assignment
+// naming a provider that does not exist), as every constraint violation is
+// recorded; a not-found from a plain read is no violation.
+func (s *Server) logForeignKey(c *gin.Context, err error) {
+	if constraint := store.ViolatedConstraint(err); constraint != "" {
+		s.logViolation(c, "foreign_key_violation", constraint)
+	}
 }
