@@ -243,3 +243,41 @@ func TestVerifyRefusesATableWithoutSecurity(t *testing.T) {
 		t.Fatalf("verify: exit %d, want 1 naming both tables:\n%s", code, out)
 	}
 }
+
+// TestAPIKeyCommands makes, lists and revokes a key as an operator would.
+func TestAPIKeyCommands(t *testing.T) {
+	dsn := testdb.New(t)
+	code, out := careteam(t, dsn, "apikey", "create", "--org", "acme", "--name", "front end", "--scopes", "read,write")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	key := lines[len(lines)-1]
+	if code != 0 || !strings.HasPrefix(key, "ct_") || strings.Contains(key, " ") {
+		t.Fatalf("create: exit %d, want the key alone on the last line:\n%s", code, out)
+	}
+
+	code, out = careteam(t, dsn, "apikey", "list", "--org", "acme")
+	if code != 0 || !strings.Contains(out, "front end") || !strings.Contains(out, "active") ||
+		strings.Contains(out, key) {
+		t.Fatalf("list: exit %d, want the key's name and state but never the key:\n%s", code, out)
+	}
+	id := strings.Fields(out)[0]
+
+	conn := connect(t, dsn)
+	var stored string
+	if err := conn.QueryRow(context.Background(), "SELECT key_hash FROM api_keys WHERE id = $1", id).
+		Scan(&stored); err != nil || stored == key || len(stored) != 64 {
+		t.Fatalf("stored %q (%v), want a hash and not the key", stored, err)
+	}
+
+	if code, out := careteam(t, dsn, "apikey", "revoke", id); code != 0 {
+		t.Fatalf("revoke: exit %d\n%s", code, out)
+	}
+	if _, out := careteam(t, dsn, "apikey", "list"); !strings.Contains(out, "revoked") {
+		t.Fatalf("list after revoke:\n%s", out)
+	}
+	if code, _ := careteam(t, dsn, "apikey", "revoke", id); code == 0 {
+		t.Error("revoking a revoked key succeeded")
+	}
+	if code, _ := careteam(t, dsn, "apikey", "create", "--org", "acme", "--name", "x", "--scopes", "admin"); code == 0 {
+		t.Error("a key with an unknown scope was made")
+	}
+}

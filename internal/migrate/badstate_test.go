@@ -271,3 +271,46 @@ func containsLine(lines []string, part string) bool {
 	}
 	return false
 }
+
+// TestTenancyCarriesExistingRows migrates a database that holds patients
+// and assignments from before organizations existed: they move to the
+// default organization, unchanged otherwise.
+func TestTenancyCarriesExistingRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testdb.Empty(t)
+	if err := migrate.New(dsn, nil).Through(indexVersion).Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, dsn)
+	for i := 0; i < 3; i++ {
+		seedPrimaries(t, conn, 1)
+	}
+	var before string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(id::text || updated_at::text, ',' ORDER BY id)
+		FROM care_team_assignments`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := migrate.New(dsn, nil).Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var outside int
+	if err := conn.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM patients WHERE organization_id <> '00000000-0000-0000-0000-000000000001')
+		     + (SELECT count(*) FROM care_team_assignments
+		        WHERE organization_id <> '00000000-0000-0000-0000-000000000001')`).Scan(&outside); err != nil {
+		t.Fatal(err)
+	}
+	if outside != 0 {
+		t.Errorf("%d rows outside the default organization", outside)
+	}
+	var after string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(id::text || updated_at::text, ',' ORDER BY id)
+		FROM care_team_assignments`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Error("moving rows to the default organization changed their updated_at")
+	}
+}
