@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/testdb"
 )
 
@@ -279,5 +280,29 @@ func TestAPIKeyCommands(t *testing.T) {
 	}
 	if code, _ := careteam(t, dsn, "apikey", "create", "--org", "acme", "--name", "x", "--scopes", "admin"); code == 0 {
 		t.Error("a key with an unknown scope was made")
+	}
+}
+
+// TestDevKey: what "make run" prints is a working read-write key of the
+// development organization.
+func TestDevKey(t *testing.T) {
+	dsn := testdb.New(t)
+	var out bytes.Buffer
+	if err := printDevKey(context.Background(), config{DatabaseURL: dsn}, &out); err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(out.String(), "CARETEAM_KEY=")
+	key := strings.Fields(rest)
+	if !ok || len(key) == 0 {
+		t.Fatalf("no key printed:\n%s", out.String())
+	}
+	conn := connect(t, dsn)
+	var org string
+	var scopes []string
+	err := conn.QueryRow(context.Background(), `SELECT o.name, k.scopes FROM api_keys AS k
+		JOIN organizations AS o ON o.id = k.organization_id
+		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, apikey.Hash(key[0])).Scan(&org, &scopes)
+	if err != nil || org != devOrganization || len(scopes) != 2 {
+		t.Fatalf("the printed key: organization %q, scopes %v (%v)", org, scopes, err)
 	}
 }
