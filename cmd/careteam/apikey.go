@@ -45,7 +45,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		parsed, err := apikey.ParseScopes(*scopes)
 		if err != nil {
-			return err
+			return &exitError{code: 2, err: err}
 		}
 		conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
 		if err != nil {
@@ -93,7 +93,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		id, err := uuid.Parse(args[1])
 		if err != nil {
-			return fmt.Errorf("key id %q: %w", args[1], err)
+			return &exitError{code: 2, err: fmt.Errorf("key id %q is not a UUID (see apikey list)", args[1])}
 		}
 		conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
 		if err != nil {

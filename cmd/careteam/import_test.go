@@ -86,3 +86,13 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestImportOfAMissingPathFails: a path that cannot be read is a file that
+// could not be loaded, and the command says so with exit 1.
+func TestImportOfAMissingPathFails(t *testing.T) {
+	dsn := testdb.New(t)
+	code, out := careteam(t, dsn, "import", filepath.Join(t.TempDir(), "missing"))
+	if code != 1 || !strings.Contains(out, "cannot read") {
+		t.Fatalf("import of a missing path: exit %d, want 1 naming it:\n%s", code, out)
+	}
+}

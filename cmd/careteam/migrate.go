@@ -34,7 +34,8 @@ func init() {
 			case "status":
 				pending, err := m.Status()
 				if err != nil {
-					return err
+					// 1 means pending migrations; not knowing is 2, as for db check.
+					return &exitError{code: 2, err: err}
 				}
 				if pending > 0 {
 					return &exitError{code: 1, err: fmt.Errorf("%d migration(s) pending", pending)}

@@ -91,9 +91,11 @@ FOR UPDATE;
 -- name: EndAssignmentsForReassignment :many
 -- EndAssignmentsForReassignment ends the assignments a reassignment
 -- replaces: the old PRIMARY with the given reason, and the new provider's
--- SPECIALIST or CONSULTANT assignment as promoted.
+-- SPECIALIST or CONSULTANT assignment as promoted. Both end at the same
+-- instant, the start of this statement, which runs after the locks were
+-- taken; the new PRIMARY starts at that instant too.
 UPDATE care_team_assignments
-SET removed_at = greatest(clock_timestamp(), assigned_at),
+SET removed_at = greatest(statement_timestamp(), assigned_at),
     removal_reason = CASE WHEN role = 'PRIMARY'
                           THEN @primary_reason::text
                           ELSE 'promoted to PRIMARY'
@@ -105,8 +107,10 @@ RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_re
 -- name: InsertPrimary :one
 -- InsertPrimary starts the new PRIMARY of a reassignment. It runs after the
 -- old one has ended, in the same transaction, so uq_care_team_primary holds.
+-- It starts at the instant the old one ended, when there was one, so that
+-- the history shows the handover without a gap; else now.
 INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
-VALUES (@patient_id, @provider_id, 'PRIMARY', clock_timestamp())
+VALUES (@patient_id, @provider_id, 'PRIMARY', coalesce(sqlc.narg(starts_at)::timestamptz, clock_timestamp()))
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at, organization_id;
 

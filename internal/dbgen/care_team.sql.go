@@ -129,7 +129,7 @@ func (q *Queries) EndAssignment(ctx context.Context, arg EndAssignmentParams) (C
 
 const endAssignmentsForReassignment = `-- name: EndAssignmentsForReassignment :many
 UPDATE care_team_assignments
-SET removed_at = greatest(clock_timestamp(), assigned_at),
+SET removed_at = greatest(statement_timestamp(), assigned_at),
     removal_reason = CASE WHEN role = 'PRIMARY'
                           THEN $1::text
                           ELSE 'promoted to PRIMARY'
@@ -146,7 +146,9 @@ type EndAssignmentsForReassignmentParams struct {
 
 // EndAssignmentsForReassignment ends the assignments a reassignment
 // replaces: the old PRIMARY with the given reason, and the new provider's
-// SPECIALIST or CONSULTANT assignment as promoted.
+// SPECIALIST or CONSULTANT assignment as promoted. Both end at the same
+// instant, the start of this statement, which runs after the locks were
+// taken; the new PRIMARY starts at that instant too.
 func (q *Queries) EndAssignmentsForReassignment(ctx context.Context, arg EndAssignmentsForReassignmentParams) ([]CareTeamAssignment, error) {
 	rows, err := q.db.Query(ctx, endAssignmentsForReassignment, arg.PrimaryReason, arg.Ids)
 	if err != nil {
@@ -180,7 +182,7 @@ func (q *Queries) EndAssignmentsForReassignment(ctx context.Context, arg EndAssi
 
 const insertPrimary = `-- name: InsertPrimary :one
 INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
-VALUES ($1, $2, 'PRIMARY', clock_timestamp())
+VALUES ($1, $2, 'PRIMARY', coalesce($3::timestamptz, clock_timestamp()))
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at, organization_id
 `
@@ -188,12 +190,15 @@ RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_re
 type InsertPrimaryParams struct {
 	PatientID  uuid.UUID
 	ProviderID uuid.UUID
+	StartsAt   *time.Time
 }
 
 // InsertPrimary starts the new PRIMARY of a reassignment. It runs after the
 // old one has ended, in the same transaction, so uq_care_team_primary holds.
+// It starts at the instant the old one ended, when there was one, so that
+// the history shows the handover without a gap; else now.
 func (q *Queries) InsertPrimary(ctx context.Context, arg InsertPrimaryParams) (CareTeamAssignment, error) {
-	row := q.db.QueryRow(ctx, insertPrimary, arg.PatientID, arg.ProviderID)
+	row := q.db.QueryRow(ctx, insertPrimary, arg.PatientID, arg.ProviderID, arg.StartsAt)
 	var i CareTeamAssignment
 	err := row.Scan(
 		&i.ID,

@@ -204,6 +204,8 @@ func nameProblem(given, family string) string {
 		return "no family name"
 	case len([]rune(given)) > 200 || len([]rune(family)) > 200:
 		return "name longer than 200 characters"
+	case strings.ContainsRune(given+family, 0):
+		return "name holds a NUL character, which PostgreSQL cannot store"
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 // Reasons a record is skipped while planning. They appear in the report.
 const (
 	reasonNoNPI            = "no NPI"
+	reasonNUL              = "text holds a NUL character, which PostgreSQL cannot store"
 	reasonInvalidNPI       = "invalid NPI"
 	reasonNPIConflict      = "NPI already read from another practitioner record (first wins)"
 	reasonPatientConflict  = "patient already read from another record with other details (first wins)"
@@ -225,7 +226,15 @@ func (p *planner) patients(files []*sourceFile) {
 			p.skippedPatients[r] = true
 			return
 		}
+		if strings.ContainsRune(rec.key, 0) {
+			rec.out, rec.reason = outSkipped, reasonNUL
+			p.skippedPatients[r] = true
+			return
+		}
 		rec.mrnCandidate = uniqueMRN(r.patient.Identifier)
+		if strings.ContainsRune(rec.mrnCandidate, 0) {
+			rec.mrnCandidate = ""
+		}
 
 		if first, ok := byKey[rec.key]; ok {
 			p.patientKeyOf[r] = rec.key
@@ -314,6 +323,9 @@ func (p *planner) providers(files []*sourceFile) {
 		rec.spec = p.specialtyOf[r]
 		if rec.spec == "" {
 			rec.spec = p.specialtyOfNPI[number]
+		}
+		if strings.ContainsRune(rec.spec, 0) {
+			rec.spec = ""
 		}
 
 		if first, ok := byNPI[number]; ok {

@@ -67,9 +67,12 @@ type FileError struct {
 func collectFiles(paths []string, rep *Report) []string {
 	var out []string
 	for _, p := range paths {
+		// A path that cannot be read, or a file named that is of no
+		// supported type, is a file that could not be loaded.
 		info, err := os.Stat(p)
 		if err != nil {
 			rep.addFileError(p, 0, fmt.Sprintf("cannot read: %v", errors.Unwrap(err)))
+			rep.FailedFiles++
 			continue
 		}
 		if !info.IsDir() {
@@ -77,12 +80,14 @@ func collectFiles(paths []string, rep *Report) []string {
 				out = append(out, p)
 			} else {
 				rep.addFileError(p, 0, "unsupported file type (want .json or .ndjson)")
+				rep.FailedFiles++
 			}
 			continue
 		}
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				rep.addFileError(path, 0, fmt.Sprintf("cannot read: %v", err))
+				rep.FailedFiles++
 				return nil
 			}
 			if d.IsDir() {

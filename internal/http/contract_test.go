@@ -107,6 +107,17 @@ func TestErrorCodes(t *testing.T) {
 		{"search bad npi", "GET", "/v1/providers?npi=12", "", ``, 422, CodeValidationFailed},
 		{"empty reason", "DELETE", "/v1/patients/" + patient + "/care-team/" + primary["id"].(string) +
 			"?reason=", "", ``, 422, CodeValidationFailed},
+		{"NUL in a name", "POST", "/v1/patients", "application/json",
+			`{"given_name":"a\u0000b","family_name":"B"}`, 422, CodeValidationFailed},
+		{"control character", "POST", "/v1/providers", "application/json",
+			`{"npi":"1234567893","given_name":"a\u001b[31m","family_name":"B"}`, 422, CodeValidationFailed},
+		{"invalid UTF-8", "POST", "/v1/patients", "application/json",
+			"{\"given_name\":\"\xff\xfe\",\"family_name\":\"B\"}", 422, CodeValidationFailed},
+		{"NUL in a reason", "DELETE", "/v1/patients/" + patient + "/care-team/" + primary["id"].(string) +
+			"?reason=x%00y", "", ``, 422, CodeValidationFailed},
+		{"padded MRN taken", "POST", "/v1/patients", "application/json",
+			`{"given_name":"C","family_name":"D","mrn":"  MRN-1 "}`, 409, CodeMRNTaken},
+		{"encoded slash", "GET", "/v1/patients%2F" + patient, "", ``, 404, CodeNotFound},
 		{"trailing slash", "GET", "/v1/patients/" + patient + "/", "", ``, 404, CodeNotFound},
 		{"unknown path", "GET", "/v2/patients", "", ``, 404, CodeNotFound},
 		{"wrong method", "PATCH", "/v1/patients/" + patient, "", ``, 405, CodeMethodNotAllowed},

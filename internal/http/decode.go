@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -132,10 +133,16 @@ func (v *validator) text(field string, required bool, maxLen int) *string {
 		v.fail(field, "must be a string")
 		return nil
 	}
+	// Surrounding spaces are not part of a name or an MRN: " M-1 " and
+	// "M-1" are one MRN.
+	s = strings.TrimSpace(s)
 	n := utf8.RuneCountInString(s)
 	switch {
-	case strings.TrimSpace(s) == "":
+	case s == "":
 		v.fail(field, "must not be blank")
+		return nil
+	case strings.ContainsFunc(s, badRune):
+		v.fail(field, "must be valid UTF-8 text without control characters")
 		return nil
 	case n > maxLen:
 		v.fail(field, "must be at most "+strconv.Itoa(maxLen)+" characters")
@@ -200,4 +207,10 @@ func pathID(c *gin.Context, name string) (uuid.UUID, bool) {
 		return uuid.Nil, false
 	}
 	return id, true
+}
+
+// badRune reports control characters (NUL among them, which PostgreSQL
+// cannot store) and the replacement character that invalid UTF-8 decodes to.
+func badRune(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r)
 }

@@ -139,6 +139,8 @@ func (s *Server) writeStoreError(c *gin.Context, err error) {
 			Detail: "The NPI's check digit is wrong.",
 			Errors: []FieldError{{Field: "npi", Message: "check digit is wrong"}},
 		})
+	case errors.Is(err, store.ErrInvalidText):
+		writeValidation(c, []FieldError{{Field: "body", Message: "text must be valid UTF-8 without NUL characters"}})
 	case errors.Is(err, store.ErrUnauthenticated):
 		s.unauthenticated(c)
 	case errors.Is(err, store.ErrForbidden):

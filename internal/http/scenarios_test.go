@@ -99,11 +99,15 @@ func TestReassignmentWorkflow(t *testing.T) {
 		t.Fatalf("same-provider reassignment = %v", same)
 	}
 
-	// A replaces by B: A's assignment ends with the given reason.
+	// A replaces by B: A's assignment ends with the given reason, and B's
+	// begins at that instant: no gap, no overlap.
 	second := expect(t, f.send("PUT", path, map[string]any{"provider_id": b, "reason": "retired"}), 200, "")
 	prev := second["previous"].(map[string]any)
 	if prev["id"] != firstID || prev["removal_reason"] != "retired" || prev["removed_at"] == nil {
 		t.Fatalf("previous = %v", prev)
+	}
+	if began := second["assignment"].(map[string]any)["assigned_at"]; began != prev["removed_at"] {
+		t.Errorf("the new PRIMARY began at %v, the old one ended at %v", began, prev["removed_at"])
 	}
 
 	// C is a SPECIALIST: promoted, the SPECIALIST row ends as promoted.

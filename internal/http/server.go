@@ -78,6 +78,10 @@ func (s *Server) routes(reg *prometheus.Registry) *gin.Engine {
 	// The contract has no redirects: a trailing slash is a different path.
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
+	// Route on the path as sent: "/v1/patients%2F<id>" is not
+	// "/v1/patients/<id>", whatever decoding a proxy in front applies.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 

@@ -20,6 +20,9 @@ var (
 	ErrNPITaken                  = errors.New("npi taken")
 	ErrMRNTaken                  = errors.New("mrn taken")
 	ErrInvalidNPI                = errors.New("npi check digit is wrong")
+	// ErrInvalidText means text the database cannot store (a NUL, or bytes
+	// that are not UTF-8), which validation should have caught first.
+	ErrInvalidText = errors.New("text the database cannot store")
 	// ErrUnavailable means the database could not be reached or is shutting
 	// down; the request may be retried.
 	ErrUnavailable = errors.New("database unavailable")
@@ -52,15 +55,17 @@ const (
 
 // SQLSTATE codes the store acts on.
 const (
-	codeUniqueViolation      = "23505"
-	codeForeignKeyViolation  = "23503"
-	codeCheckViolation       = "23514"
-	codeSerializationFailure = "40001"
-	codeDeadlockDetected     = "40P01"
-	codeAdminShutdown        = "57P01"
-	codeCrashShutdown        = "57P02"
-	codeCannotConnectNow     = "57P03"
-	codeTooManyConnections   = "53300"
+	codeUniqueViolation          = "23505"
+	codeForeignKeyViolation      = "23503"
+	codeCheckViolation           = "23514"
+	codeSerializationFailure     = "40001"
+	codeDeadlockDetected         = "40P01"
+	codeAdminShutdown            = "57P01"
+	codeCrashShutdown            = "57P02"
+	codeCannotConnectNow         = "57P03"
+	codeTooManyConnections       = "53300"
+	codeCharacterNotInRepertoire = "22021"
+	codeUntranslatableCharacter  = "22P05"
 	// careteam_begin_request raises these for a key it does not accept.
 	codeUnauthenticated = "CT401"
 	codeForbidden       = "CT403"
@@ -109,6 +114,8 @@ func translate(err error) error {
 			return ErrUnauthenticated
 		case codeForbidden:
 			return ErrForbidden
+		case codeCharacterNotInRepertoire, codeUntranslatableCharacter:
+			return fmt.Errorf("%w: %w", ErrInvalidText, err)
 		}
 	}
 	if isUnavailable(err) {

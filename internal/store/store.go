@@ -432,9 +432,14 @@ func (s *Store) ReassignPrimary(ctx context.Context, patientID, providerID uuid.
 			}
 		}
 
+		var startsAt *time.Time
+		if out.Previous != nil {
+			startsAt = out.Previous.RemovedAt
+		}
 		created, err := q.InsertPrimary(ctx, dbgen.InsertPrimaryParams{
 			PatientID:  patientID,
 			ProviderID: providerID,
+			StartsAt:   startsAt,
 		})
 		if err != nil {
 			return fmt.Errorf("insert primary: %w", err)
