@@ -85,6 +85,8 @@ func TestErrorCodes(t *testing.T) {
 			`{"given_name":"` + strings.Repeat("é", 201) + `","family_name":"B"}`, 422, CodeValidationFailed},
 		{"unknown field", "POST", "/v1/patients", "application/json",
 			`{"given_name":"A","family_name":"B","nickname":"C"}`, 422, CodeValidationFailed},
+		{"duplicate field", "POST", "/v1/patients", "application/json",
+			`{"given_name":"A","given_name":"B","family_name":"C"}`, 422, CodeValidationFailed},
 		{"field case", "POST", "/v1/patients", "application/json",
 			`{"Given_Name":"A","family_name":"B"}`, 422, CodeValidationFailed},
 		{"wrong type", "POST", "/v1/patients", "application/json", `{"given_name":1,"family_name":"B"}`,

@@ -67,6 +67,11 @@ func decodeBody(c *gin.Context, allowed ...string) (map[string]json.RawMessage, 
 		return nil, false
 	}
 
+	if dup := duplicateKey(body); dup != "" {
+		writeValidation(c, []FieldError{{Field: dup, Message: "appears more than once"}})
+		return nil, false
+	}
+
 	var unknown []FieldError
 	for key := range fields {
 		if !contains(allowed, key) {
@@ -213,4 +218,31 @@ func pathID(c *gin.Context, name string) (uuid.UUID, bool) {
 // cannot store) and the replacement character that invalid UTF-8 decodes to.
 func badRune(r rune) bool {
 	return r == utf8.RuneError || unicode.IsControl(r)
+}
+
+// duplicateKey returns a key that the JSON object in body holds twice, or
+// "": a body that says two things of one field is ambiguous, and decoding
+// would silently keep the last.
+func duplicateKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
