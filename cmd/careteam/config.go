@@ -91,6 +91,13 @@ func envInt(name string, fallback int) (int, error) {
 // 503s and recovers when it returns. Every session gets the statement
 // timeout, and one left idle in a transaction is ended by the server.
 func openPool(ctx context.Context, c config) (*pgxpool.Pool, error) {
+	return openPoolAs(ctx, c, true)
+}
+
+// openPoolAs is openPool; asService false keeps the login role (the owner,
+// for operator commands), which row-level security still holds to the
+// organization each transaction sets, as it is forced.
+func openPoolAs(ctx context.Context, c config, asService bool) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(c.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -100,7 +107,9 @@ func openPool(ctx context.Context, c config) (*pgxpool.Pool, error) {
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(c.StatementTimeout.Milliseconds(), 10)
 	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
 	pc.ConnConfig.RuntimeParams["application_name"] = "careteam"
-	store.ConfigurePool(pc)
+	if asService {
+		store.ConfigurePool(pc)
+	}
 
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

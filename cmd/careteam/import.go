@@ -41,9 +41,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	// The import writes as the service's role, under row-level security,
-	// in the organization's name.
-	pool, err := openPool(ctx, cfg)
+	// The import runs as the owner, as the other operator commands do (the
+	// owner need not be a member of the service's role); every transaction
+	// sets the organization, and the forced row-level security holds the
+	// owner to it.
+	pool, err := openPoolAs(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

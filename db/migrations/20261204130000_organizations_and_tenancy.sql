@@ -119,11 +119,15 @@ $$;
 -- careteam_app is the role the service runs as: it owns nothing, cannot
 -- bypass row-level security, and holds only the privileges below. Roles
 -- belong to the cluster, not the database, so another database may have
--- made it already.
+-- made it already, or a DBA may have, when the owner may not create roles
+-- (CREATEROLE); it is made here only when missing.
 DO $$
 BEGIN
-    CREATE ROLE careteam_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'careteam_app') THEN
+        CREATE ROLE careteam_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+    END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    -- Another database's migration made it at the same moment.
     NULL;
 END
 $$;
