@@ -101,7 +101,7 @@ func dbCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		}
 	}
 	if len(findings) > 0 {
-		return &exitError{code: exitFindings, err: fmt.Errorf("")}
+		return &exitError{code: exitFindings}
 	}
 	return nil
 }

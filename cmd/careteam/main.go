@@ -32,13 +32,19 @@ var commands = map[string]command{}
 // errUsage asks main to print the usage and exit 2.
 var errUsage = errors.New("usage")
 
-// exitError carries an exit code other than 1.
+// exitError carries an exit code other than 1, and err to print, or nil
+// when the command has said all it had to.
 type exitError struct {
 	code int
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
@@ -68,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	case errors.As(err, &exit):
-		if exit.err != nil && exit.err.Error() != "" {
+		if exit.err != nil {
 			fmt.Fprintf(stderr, "careteam %s: %v\n", args[0], exit.err)
 		}
 		return exit.code

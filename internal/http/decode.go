@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,33 +75,16 @@ func decodeBody(c *gin.Context, allowed ...string) (map[string]json.RawMessage, 
 
 	var unknown []FieldError
 	for key := range fields {
-		if !contains(allowed, key) {
+		if !slices.Contains(allowed, key) {
 			unknown = append(unknown, FieldError{Field: key, Message: "unknown field"})
 		}
 	}
 	if len(unknown) > 0 {
-		sortFieldErrors(unknown)
+		slices.SortFunc(unknown, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
 		writeValidation(c, unknown)
 		return nil, false
 	}
 	return fields, true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortFieldErrors(errs []FieldError) {
-	for i := 1; i < len(errs); i++ {
-		for j := i; j > 0 && errs[j].Field < errs[j-1].Field; j-- {
-			errs[j], errs[j-1] = errs[j-1], errs[j]
-		}
-	}
 }
 
 // validator collects the problems with a request's fields, so that one 422

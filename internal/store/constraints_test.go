@@ -105,7 +105,11 @@ func (f *fixtures) waitForLockWait(t *testing.T) {
 		if waiting {
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-f.ctx.Done():
+			t.Fatal("cancelled while waiting for a lock wait")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	t.Fatal("no session began to wait on a lock")
 }
