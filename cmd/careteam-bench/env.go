@@ -460,6 +460,15 @@ func (s *seedLayout) apply(ctx context.Context, pool *pgxpool.Pool) error {
 	return err
 }
 
+// checkpoint writes every dirty page out, so that each scenario starts
+// from the same state: the first change of each page after a checkpoint
+// writes the whole page to the WAL, and a scenario that ran right after
+// another's checkpoint would pay for it while the next one would not.
+func (e *environment) checkpoint(ctx context.Context) error {
+	_, err := e.pool.Exec(ctx, "CHECKPOINT")
+	return err
+}
+
 // activePrimaries counts the patient's active PRIMARY rows.
 func (e *environment) activePrimaries(ctx context.Context, patient int) (int, error) {
 	var n int

@@ -7,14 +7,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,52 +24,77 @@ import (
 
 // bench runs the scenarios in order and collects their results.
 type bench struct {
-	o      options
-	env    *environment
-	res    *results
-	client *http.Client
+	o   options
+	env *environment
+	res *results
+	drv driver
+	// rate, when set, makes the next reference an open loop at this rate.
+	rate float64
+	// logNo numbers pgbench's log files.
+	logNo int
+	// noProfile skips profiling slices after a scenario's first.
+	noProfile bool
 }
 
 func (b *bench) runAll(ctx context.Context) error {
-	b.client = newClient(b.o.clients, b.o.burstSize)
+	drv, err := newDriver(b.o.driver, b.env.baseURL, b.env.apiKey, max(b.o.clients, b.o.burstSize))
+	if err != nil {
+		return err
+	}
+	b.drv = drv
+	defer drv.close()
 	s := b.env.seed
 
+	createOp := func(rng *rand.Rand) (string, string, []byte) {
+		role := "SPECIALIST"
+		if rng.IntN(2) == 1 {
+			role = "CONSULTANT"
+		}
+		p := s.createLo + rng.IntN(s.createHi-s.createLo+1)
+		return http.MethodPost, "/v1/patients/" + patientID(p) + "/care-team",
+			[]byte(`{"provider_id":"` + providerID(1+rng.IntN(s.providers)) + `","role":"` + role + `"}`)
+	}
+	createVars := map[string]int{"plo": s.createLo, "phi": s.createHi, "nprov": s.providers}
+
 	steps := []struct {
-		label string
-		run   func() error
+		name, label string
+		run         func() error
 	}{
-		{"1 create", func() error {
-			r, err := b.httpScenario(ctx, "create", func(rng *rand.Rand) (string, string, []byte) {
-				role := "SPECIALIST"
-				if rng.IntN(2) == 1 {
-					role = "CONSULTANT"
-				}
-				p := s.createLo + rng.IntN(s.createHi-s.createLo+1)
-				return http.MethodPost, "/v1/patients/" + patientID(p) + "/care-team",
-					[]byte(`{"provider_id":"` + providerID(1+rng.IntN(s.providers)) + `","role":"` + role + `"}`)
+		{"create", "1 create and 5 reference, interleaved", func() error {
+			var err error
+			b.res.Create, b.res.Reference, err = b.pair(ctx, "create", "reference", createOp, func() (*scenarioResult, error) {
+				return b.reference(ctx, "reference", "pgbench-create.sql", createVars)
 			})
-			b.res.Create = r
 			return err
 		}},
-		{"5 reference", func() error {
-			r, err := b.reference(ctx, "reference", "pgbench-create.sql", map[string]int{
-				"plo": s.createLo, "phi": s.createHi, "nprov": s.providers})
-			b.res.Reference = r
+		{"create-rate", "1' create and 5' reference at a fixed rate, interleaved", func() error {
+			rate := b.o.rate
+			if rate == 0 && b.res.Reference != nil {
+				rate = b.o.rateFraction * b.res.Reference.RPS
+			}
+			if rate <= 0 {
+				logf("fixed-rate scenarios skipped: no -rate, and the reference did not run")
+				return nil
+			}
+			var err error
+			b.res.CreateRate, b.res.ReferenceRate, err = b.pair(ctx, "create-rate", "reference-rate",
+				createOp, func() (*scenarioResult, error) {
+					b.rate = rate
+					defer func() { b.rate = 0 }()
+					return b.reference(ctx, "reference-rate", "pgbench-create.sql", createVars)
+				}, rate)
 			return err
 		}},
-		{"2 read", func() error {
-			r, err := b.httpScenario(ctx, "read", func(rng *rand.Rand) (string, string, []byte) {
+		{"read", "2 read and the read query in pgbench, interleaved", func() error {
+			var err error
+			b.res.Read, b.res.ReadReference, err = b.pair(ctx, "read", "read-pgbench", func(rng *rand.Rand) (string, string, []byte) {
 				return http.MethodGet, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team", nil
+			}, func() (*scenarioResult, error) {
+				return b.reference(ctx, "read-pgbench", "pgbench-read.sql", map[string]int{"rhi": s.readHi})
 			})
-			b.res.Read = r
 			return err
 		}},
-		{"2' read query in pgbench", func() error {
-			r, err := b.reference(ctx, "read-pgbench", "pgbench-read.sql", map[string]int{"rhi": s.readHi})
-			b.res.ReadReference = r
-			return err
-		}},
-		{"3 reassign", func() error {
+		{"reassign", "3 reassign", func() error {
 			r, err := b.httpScenario(ctx, "reassign", func(rng *rand.Rand) (string, string, []byte) {
 				return http.MethodPut, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team/primary",
 					[]byte(`{"provider_id":"` + providerID(1+rng.IntN(s.providers)) + `"}`)
@@ -79,12 +102,12 @@ func (b *bench) runAll(ctx context.Context) error {
 			b.res.Reassign = r
 			return err
 		}},
-		{"4 contention", func() error {
+		{"contention", "4 contention", func() error {
 			r, err := b.contention(ctx)
 			b.res.Contention = r
 			return err
 		}},
-		{"import", func() error {
+		{"import", "import", func() error {
 			r, err := b.importRate(ctx)
 			b.res.Import = r
 			return err
@@ -94,34 +117,20 @@ func (b *bench) runAll(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if !b.o.runs(st.name) && !(st.name == "create" && b.o.runs("reference")) &&
+			!(st.name == "create-rate" && b.o.runs("reference-rate")) && !(st.name == "read" && b.o.runs("read-pgbench")) {
+			continue
+		}
+		if err := b.env.checkpoint(ctx); err != nil {
+			// A role without the right to CHECKPOINT still gets figures.
+			logf("CHECKPOINT before %s failed, figures may vary more: %v", st.label, err)
+		}
 		logf("scenario %s", st.label)
 		if err := st.run(); err != nil {
 			return fmt.Errorf("scenario %s: %w", st.label, err)
 		}
 	}
 	return nil
-}
-
-func newClient(clients, burst int) *http.Client {
-	tr := &http.Transport{
-		// Never a proxy: the traffic goes to the loopback service only.
-		Proxy: nil,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConns:        4 * max(clients, burst),
-		MaxIdleConnsPerHost: 2 * max(clients, burst),
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &http.Client{
-		Transport: tr,
-		Timeout:   30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
 
 // latencyMS summarises latencies in milliseconds.
@@ -175,11 +184,18 @@ type scenarioResult struct {
 	// the process's since it started.
 	PeakSinceStart bool   `json:"peak_since_start,omitempty"`
 	Note           string `json:"note,omitempty"`
+	// Rounds holds each slice's rate when the scenario ran in slices
+	// interleaved with its reference (-rounds).
+	Rounds []float64 `json:"rounds_rps,omitempty"`
+	// TargetRPS is the fixed rate of an open-loop scenario.
+	TargetRPS float64 `json:"target_rps,omitempty"`
+
+	lat []time.Duration // every latency, for merging slices
 }
 
 // op is one request of a closed loop: it returns the outcome's label (an
 // HTTP status, "ok", ...) or an error when no answer came.
-type op func(ctx context.Context, rng *rand.Rand) (string, error)
+type op func(ctx context.Context, worker int, rng *rand.Rand) (string, error)
 
 // closedLoop runs clients workers, each sending its next request when the
 // previous one has answered, for the warm-up and then the measured
@@ -229,7 +245,7 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 				if end := measureEnd.Load(); end != 0 && t0.UnixNano() >= end {
 					return
 				}
-				label, err := do(ctx, rng)
+				label, err := do(ctx, i, rng)
 				d := time.Since(t0)
 				if label == "401" || label == "403" {
 					unauthorized.Store(true)
@@ -279,6 +295,7 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 	r.Requests = int64(len(all) + r.TransportErrs)
 	r.RPS = float64(len(all)) / r.Seconds
 	r.Latency = summarise(all)
+	r.lat = all
 	if pid > 0 {
 		rss, peak := memory(pid)
 		r.ServiceRSSMiB, r.ServicePeakRSSMiB = mib(rss), mib(peak)
@@ -286,52 +303,59 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 	return r, nil
 }
 
+// pair runs HTTP scenario name (next's requests) and its reference
+// interleaved (see interleave), or only the one that -only names. With a
+// rate, the HTTP side is an open loop at that rate.
+func (b *bench) pair(ctx context.Context, name, refName string,
+	next func(rng *rand.Rand) (string, string, []byte), ref func() (*scenarioResult, error), rate ...float64) (*scenarioResult, *scenarioResult, error) {
+	var httpSide func() (*scenarioResult, error)
+	if b.o.runs(name) {
+		httpSide = func() (*scenarioResult, error) {
+			if len(rate) > 0 {
+				return b.openLoop(ctx, name, rate[0], next)
+			}
+			return b.httpScenario(ctx, name, next)
+		}
+	}
+	if !b.o.runs(refName) {
+		ref = nil
+	}
+	return b.interleave(ctx, httpSide, ref)
+}
+
 // httpScenario runs a closed loop of HTTP requests that next makes.
 func (b *bench) httpScenario(ctx context.Context, name string,
 	next func(rng *rand.Rand) (method, path string, body []byte)) (*scenarioResult, error) {
-	if b.env.pprofURL != "" {
+	if b.env.pprofURL != "" && !b.noProfile {
 		done := b.profileDuring(ctx, name)
 		defer func() { <-done }()
 	}
-	return b.closedLoop(ctx, name, "careteam-bench (Go net/http)", b.o.clients,
-		func(ctx context.Context, rng *rand.Rand) (string, error) {
+	return b.closedLoop(ctx, name, b.drv.describe(), b.o.clients,
+		func(ctx context.Context, worker int, rng *rand.Rand) (string, error) {
 			method, path, body := next(rng)
-			status, _, err := b.send(ctx, method, path, body, false)
+			status, _, err := b.send(ctx, worker, method, path, body, false)
 			return status, err
 		})
 }
 
-// send makes one request and reads the answer; it returns the status, and
-// the problem's code when wantCode is set.
-func (b *bench) send(ctx context.Context, method, path string, body []byte, wantCode bool) (string, string, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = strings.NewReader(string(body))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, b.env.baseURL+path, rd)
+// send makes one request for worker and reads the answer; it returns the
+// status, and the problem's code when wantCode is set.
+func (b *bench) send(ctx context.Context, worker int, method, path string, body []byte, wantCode bool) (string, string, error) {
+	status, resp, err := b.drv.do(ctx, worker, method, path, body, wantCode)
 	if err != nil {
 		return "", "", err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	b.env.authorize(req)
-	res, err := b.client.Do(req)
-	if err != nil {
-		return "", "", err
-	}
-	defer res.Body.Close()
-	status := strconv.Itoa(res.StatusCode)
-	if !wantCode || res.StatusCode < 400 {
-		_, err = io.Copy(io.Discard, res.Body)
-		return status, "", err
+	label := strconv.Itoa(status)
+	if !wantCode || status < 400 {
+		return label, "", nil
 	}
 	var problem struct {
 		Code string `json:"code"`
 	}
-	err = json.NewDecoder(res.Body).Decode(&problem)
-	io.Copy(io.Discard, res.Body)
-	return status, problem.Code, err
+	if err := json.Unmarshal(resp, &problem); err != nil {
+		return label, "", fmt.Errorf("a %d without a problem body: %w", status, err)
+	}
+	return label, problem.Code, nil
 }
 
 // contentionResult is scenario 4: bursts of simultaneous PRIMARY requests
@@ -449,7 +473,7 @@ func (b *bench) burst(ctx context.Context, patient int, rng *rand.Rand, r *conte
 			<-start
 			t0 := time.Now()
 			a := &answers[i]
-			a.status, a.code, a.err = b.send(ctx, http.MethodPost, path, body, true)
+			a.status, a.code, a.err = b.send(ctx, i, http.MethodPost, path, body, true)
 			a.end = time.Now()
 			a.lat = a.end.Sub(t0)
 		}()
@@ -496,28 +520,20 @@ func (b *bench) burst(ctx context.Context, patient int, rng *rand.Rand, r *conte
 	return out, nil
 }
 
-// openConns makes sure the client holds n open connections to the service,
-// so that a burst measures the service rather than TCP handshakes.
+// openConns makes sure the driver holds n open connections to the
+// service, so that a burst measures the service rather than TCP handshakes.
 func (b *bench) openConns(ctx context.Context, n int) error {
-	start := make(chan struct{})
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-start
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.env.baseURL+"/healthz", nil)
-			res, err := b.client.Do(req)
-			if err != nil {
+			if _, _, err := b.drv.do(ctx, i, http.MethodGet, "/healthz", nil, false); err != nil {
 				errs <- err
-				return
 			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
 		}()
 	}
-	close(start)
 	wg.Wait()
 	close(errs)
 	return <-errs

@@ -28,34 +28,66 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // options are the command's flags.
 type options struct {
-	duration   time.Duration
-	warmup     time.Duration
-	clients    int
-	quick      bool
-	apiKey     string
-	patients   int
-	providers  int
-	bursts     int
-	burstSize  int
-	outDir     string
-	importDir  string
-	reference  string
-	durable    bool
-	keep       bool
-	profile    bool
-	serviceEnv stringList
+	duration     time.Duration
+	warmup       time.Duration
+	clients      int
+	quick        bool
+	apiKey       string
+	patients     int
+	providers    int
+	bursts       int
+	burstSize    int
+	outDir       string
+	importDir    string
+	reference    string
+	durable      bool
+	keep         bool
+	profile      bool
+	serviceEnv   stringList
+	driver       string
+	only         stringSet
+	rounds       int
+	rateFraction float64
+	rate         float64
 }
 
 type stringList []string
 
 func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// scenarioNames are the names -only takes, in the order they run.
+var scenarioNames = []string{"create", "reference", "create-rate", "reference-rate", "read", "read-pgbench",
+	"reassign", "contention", "import"}
+
+// stringSet is a comma-separated flag of scenario names; empty means all.
+type stringSet map[string]bool
+
+func (s *stringSet) String() string { return fmt.Sprint(map[string]bool(*s)) }
+func (s *stringSet) Set(v string) error {
+	if *s == nil {
+		*s = map[string]bool{}
+	}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(scenarioNames, name) {
+			return fmt.Errorf("unknown scenario %q (want %s)", name, strings.Join(scenarioNames, ", "))
+		}
+		(*s)[name] = true
+	}
+	return nil
+}
+
+// runs reports whether the scenario is to run.
+func (o options) runs(name string) bool { return len(o.only) == 0 || o.only[name] }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -80,10 +112,16 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "build the service with a pprof listener (go build -overlay, no source change) "+
 		"and save CPU and heap profiles of the HTTP scenarios next to the JSON")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (cluster data, service log, pgbench logs)")
+	flag.StringVar(&o.driver, "driver", "raw", "the load generator's HTTP client: raw (a minimal HTTP/1.1 client, "+
+		"one kept-alive connection per worker) or nethttp (Go's net/http)")
+	flag.IntVar(&o.rounds, "rounds", 3, "slices each scenario and its reference are cut into, run alternately (ABBA...)")
+	flag.Float64Var(&o.rateFraction, "rate-fraction", 0.5, "the fixed-rate scenarios run at this fraction of the reference's TPS")
+	flag.Float64Var(&o.rate, "rate", 0, "the fixed-rate scenarios' requests per second (overrides -rate-fraction)")
+	flag.Var(&o.only, "only", "run only these scenarios, comma-separated: "+strings.Join(scenarioNames, ","))
 	flag.Var(&o.serviceEnv, "service-env", "NAME=VALUE added to the service's environment (repeatable), e.g. DB_MAX_CONNS=32")
 	flag.Parse()
 	if o.quick {
-		o.duration, o.warmup, o.bursts = 3*time.Second, time.Second, 5
+		o.duration, o.warmup, o.bursts, o.rounds = 3*time.Second, time.Second, 5, 1
 	}
 	if o.clients < 1 || o.patients < 200 || o.providers < o.burstSize || o.bursts < 1 {
 		fmt.Fprintln(os.Stderr, "careteam-bench: need -clients >= 1, -patients >= 200, -providers >= -burst-size, -bursts >= 1")

@@ -44,6 +44,11 @@ var (
 
 func (b *bench) pgbench(ctx context.Context, bin, name, script string, vars map[string]int) (*scenarioResult, error) {
 	args := []string{"-n", "-c", strconv.Itoa(b.o.clients), "-j", "2", "-M", "prepared", "-f", script}
+	if b.rate > 0 {
+		// Open loop: transactions are scheduled at this rate, and each
+		// latency counts from its scheduled start.
+		args = append(args, "-R", strconv.FormatFloat(b.rate, 'f', 0, 64))
+	}
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)
@@ -74,7 +79,8 @@ func (b *bench) pgbench(ctx context.Context, bin, name, script string, vars map[
 			return nil, err
 		}
 	}
-	prefix := filepath.Join(b.env.tmp, "pgbench-"+name)
+	b.logNo++
+	prefix := filepath.Join(b.env.tmp, fmt.Sprintf("pgbench-%s-%d", name, b.logNo))
 	secs := max(int(b.o.duration.Round(time.Second).Seconds()), 1)
 	before := sampleCPU(b.env.svcPID(), b.env.pgPID)
 	out, used, err := run("-T", strconv.Itoa(secs), "-l", "--log-prefix", prefix)
@@ -105,6 +111,7 @@ func (b *bench) pgbench(ctx context.Context, bin, name, script string, vars map[
 		return nil, err
 	}
 	r.Latency = summarise(lat)
+	r.lat = lat
 	r.Requests = int64(r.Status["ok"] + r.Status["failed"])
 	if pid := b.env.svcPID(); pid > 0 {
 		rss, _ := memory(pid)
@@ -167,7 +174,7 @@ func (b *bench) pgxReference(ctx context.Context, name, script string, vars map[
 	var do op
 	switch script {
 	case "pgbench-create.sql":
-		do = func(ctx context.Context, rng *rand.Rand) (string, error) {
+		do = func(ctx context.Context, _ int, rng *rand.Rand) (string, error) {
 			p := patientID(vars["plo"] + rng.IntN(vars["phi"]-vars["plo"]+1))
 			v := providerID(1 + rng.IntN(vars["nprov"]))
 			role := "SPECIALIST"
@@ -198,7 +205,7 @@ func (b *bench) pgxReference(ctx context.Context, name, script string, vars map[
 			return "ok", nil
 		}
 	case "pgbench-read.sql":
-		do = func(ctx context.Context, rng *rand.Rand) (string, error) {
+		do = func(ctx context.Context, _ int, rng *rand.Rand) (string, error) {
 			rows, err := pool.Query(ctx, `SELECT p.id, a.id, a.provider_id, a.role, a.assigned_at,
 				       a.removed_at, a.removal_reason
 				FROM patients AS p

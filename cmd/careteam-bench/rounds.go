@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// interleave runs a scenario and its reference in -rounds slices each, in
+// the order A B, B A, A B, ..., so that a slow spell of this shared
+// machine falls on both rather than on whichever ran then. Each slice
+// measures duration/rounds after its own warm-up (the full warm-up first,
+// then at most 2 s), and starts from a checkpoint. The slices of each side
+// are merged into one result.
+func (b *bench) interleave(ctx context.Context, first, second func() (*scenarioResult, error)) (*scenarioResult, *scenarioResult, error) {
+	saved := b.o
+	defer func() { b.o = saved; b.noProfile = false }()
+	rounds := max(saved.rounds, 1)
+	b.o.duration = max(saved.duration/time.Duration(rounds), time.Second)
+
+	fns := [2]func() (*scenarioResult, error){first, second}
+	var merged [2]*scenarioResult
+	for i := range rounds {
+		if i > 0 {
+			b.o.warmup = min(saved.warmup, 2*time.Second)
+			b.noProfile = true // the first slice's profile stands for the scenario
+		}
+		order := [2]int{0, 1}
+		if i%2 == 1 {
+			order = [2]int{1, 0}
+		}
+		for _, k := range order {
+			if fns[k] == nil {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			if err := b.env.checkpoint(ctx); err != nil {
+				logf("CHECKPOINT failed, figures may vary more: %v", err)
+			}
+			r, err := fns[k]()
+			if err != nil {
+				return nil, nil, err
+			}
+			merged[k] = mergeSlices(merged[k], r)
+		}
+	}
+	return merged[0], merged[1], nil
+}
+
+// mergeSlices adds slice r to the merged result m (nil at first).
+func mergeSlices(m, r *scenarioResult) *scenarioResult {
+	if m == nil {
+		r.Rounds = []float64{r.RPS}
+		return r
+	}
+	m.Rounds = append(m.Rounds, r.RPS)
+	m.RPS = (m.RPS*m.Seconds + r.RPS*r.Seconds) / (m.Seconds + r.Seconds)
+	m.Seconds += r.Seconds
+	m.Requests += r.Requests
+	for k, v := range r.Status {
+		m.Status[k] += v
+	}
+	m.TransportErrs += r.TransportErrs
+	if m.ErrorSample == "" {
+		m.ErrorSample = r.ErrorSample
+	}
+	m.lat = append(m.lat, r.lat...)
+	m.Latency = summarise(m.lat)
+	m.CPU = addCPU(m.CPU, r.CPU)
+	m.ServiceRSSMiB = r.ServiceRSSMiB
+	m.ServicePeakRSSMiB = max(m.ServicePeakRSSMiB, r.ServicePeakRSSMiB)
+	m.PeakSinceStart = m.PeakSinceStart || r.PeakSinceStart
+	return m
+}
+
+func addCPU(a, b cpuUse) cpuUse {
+	wall := a.WallSeconds + b.WallSeconds
+	busy := 0.0
+	if wall > 0 {
+		busy = (a.BusyCores*a.WallSeconds + b.BusyCores*b.WallSeconds) / wall
+	}
+	return cpuUse{
+		ServiceSeconds:  a.ServiceSeconds + b.ServiceSeconds,
+		PostgresSeconds: a.PostgresSeconds + b.PostgresSeconds,
+		LoadSeconds:     a.LoadSeconds + b.LoadSeconds,
+		BusyCores:       busy,
+		OtherSeconds:    a.OtherSeconds + b.OtherSeconds,
+		IRQSeconds:      a.IRQSeconds + b.IRQSeconds,
+		StealSeconds:    a.StealSeconds + b.StealSeconds,
+		WallSeconds:     wall,
+	}
+}
+
+// openLoop sends requests at a fixed mean rate, whether or not earlier
+// ones have answered, from -clients workers with a connection each. The
+// requests fall due as a Poisson process (exponential gaps), as pgbench -R
+// schedules its transactions; a worker takes the next due request when it
+// is free, so when every worker is busy the request waits, and its
+// latency, counted from when it fell due rather than from when it was
+// sent, shows the wait (no coordinated omission). Only requests due in the
+// measured window count.
+func (b *bench) openLoop(ctx context.Context, name string, rate float64,
+	next func(rng *rand.Rand) (method, path string, body []byte)) (*scenarioResult, error) {
+	if rate <= 0 {
+		return nil, fmt.Errorf("%s: no rate", name)
+	}
+	pid := b.env.svcPID()
+	resetOK := resetPeak(pid)
+	start := time.Now().Add(10 * time.Millisecond)
+	var schedule struct {
+		sync.Mutex
+		next time.Time
+		rng  *rand.Rand
+	}
+	schedule.next = start
+	schedule.rng = rand.New(rand.NewPCG(7, uint64(start.UnixNano())))
+	nextDue := func() time.Time {
+		schedule.Lock()
+		defer schedule.Unlock()
+		due := schedule.next
+		schedule.next = due.Add(time.Duration(schedule.rng.ExpFloat64() / rate * float64(time.Second)))
+		return due
+	}
+	measureStart := start.Add(b.o.warmup)
+	measureEnd := measureStart.Add(b.o.duration)
+
+	var before cpuSample
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTimer(time.Until(measureStart))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		before = sampleCPU(pid, b.env.pgPID)
+	}()
+
+	type workerState struct {
+		lat    []time.Duration
+		status map[string]int
+		errs   int
+		sample string
+	}
+	clients := b.o.clients
+	states := make([]workerState, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := &states[i]
+			st.status = map[string]int{}
+			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil {
+				due := nextDue()
+				if !due.Before(measureEnd) {
+					return
+				}
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
+				method, path, body := next(rng)
+				label, _, err := b.send(ctx, i, method, path, body, false)
+				lat := time.Since(due)
+				if due.Before(measureStart) {
+					continue
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					st.errs++
+					if st.sample == "" {
+						st.sample = err.Error()
+					}
+					continue
+				}
+				st.lat = append(st.lat, lat)
+				st.status[label]++
+			}
+		}()
+	}
+	wg.Wait()
+	<-sampled
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	after := sampleCPU(pid, b.env.pgPID)
+	r := &scenarioResult{Name: name, Driver: b.drv.describe() + ", open loop", Clients: clients,
+		Status: map[string]int{}, Seconds: b.o.duration.Seconds(), CPU: before.to(after),
+		PeakSinceStart: pid > 0 && !resetOK, TargetRPS: rate}
+	for _, st := range states {
+		r.lat = append(r.lat, st.lat...)
+		for k, v := range st.status {
+			r.Status[k] += v
+		}
+		r.TransportErrs += st.errs
+		if r.ErrorSample == "" {
+			r.ErrorSample = st.sample
+		}
+	}
+	if label := "401"; r.Status[label] > 0 || r.Status["403"] > 0 {
+		return nil, &authError{"the service answered 401/403: set -api-key or BENCH_API_KEY"}
+	}
+	r.Requests = int64(len(r.lat) + r.TransportErrs)
+	r.RPS = float64(len(r.lat)) / r.Seconds
+	r.Latency = summarise(r.lat)
+	if pid > 0 {
+		rss, peak := memory(pid)
+		r.ServiceRSSMiB, r.ServicePeakRSSMiB = mib(rss), mib(peak)
+	}
+	return r, nil
+}
