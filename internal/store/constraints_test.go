@@ -62,8 +62,8 @@ func TestPrimaryIndexCatchesWhatTheCheckMisses(t *testing.T) {
 	won, err := dbgen.New(winner).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
 		PatientID: patient.ID, ProviderID: first.ID, Role: store.RolePrimary,
 	})
-	if err != nil {
-		t.Fatalf("first insert: %v", err)
+	if err != nil || won.ID == nil {
+		t.Fatalf("first insert: %+v, %v", won, err)
 	}
 
 	// The second transaction cannot see the first's uncommitted row, so its
@@ -82,8 +82,8 @@ func TestPrimaryIndexCatchesWhatTheCheckMisses(t *testing.T) {
 	}
 	checkViolation(t, <-loserErr, "23505", store.ConstraintPrimary)
 
-	if got := f.activePrimaries(t, patient.ID); len(got) != 1 || got[0] != won.ID {
-		t.Fatalf("active primaries = %v, want only %s", got, won.ID)
+	if got := f.activePrimaries(t, patient.ID); len(got) != 1 || got[0] != *won.ID {
+		t.Fatalf("active primaries = %v, want only %s", got, *won.ID)
 	}
 }
 
@@ -321,4 +321,60 @@ func constraintConstants(t *testing.T) map[string]bool {
 		return true
 	})
 	return out
+}
+
+// TestRefusedAdditionWritesNothing checks that an addition the friendly
+// check refuses neither locks the patient's row nor writes anything: its
+// transaction never gets an id, so it commits without waiting for the WAL,
+// which is what keeps a burst of losing PRIMARY requests cheap. The same
+// statement names the PRIMARY that refused it.
+func TestRefusedAdditionWritesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	patient, first, second := f.patient(t), f.provider(t), f.provider(t)
+
+	won, err := dbgen.New(f.pool).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
+		PatientID: patient.ID, ProviderID: first.ID, Role: store.RolePrimary,
+	})
+	if err != nil || won.ID == nil {
+		t.Fatalf("first PRIMARY: %+v, %v", won, err)
+	}
+
+	tx, err := f.pool.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(f.ctx)
+	lost, err := dbgen.New(tx).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
+		PatientID: patient.ID, ProviderID: second.ID, Role: store.RolePrimary,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost.ID != nil || !lost.PatientExists || lost.ExistingPrimaryID != *won.ID {
+		t.Fatalf("second PRIMARY: got %+v, want nothing inserted, naming %s", lost, *won.ID)
+	}
+	var xid *string
+	if err := tx.QueryRow(f.ctx, "SELECT pg_current_xact_id_if_assigned()::text").Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	if xid != nil {
+		t.Fatalf("the refused addition's transaction got id %s: it locked or wrote something", *xid)
+	}
+
+	// A SPECIALIST on the same patient is added, in the same statement.
+	added, err := dbgen.New(tx).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
+		PatientID: patient.ID, ProviderID: second.ID, Role: store.RoleSpecialist,
+	})
+	if err != nil || added.ID == nil || added.ExistingPrimaryID != uuid.Nil {
+		t.Fatalf("SPECIALIST: got %+v, %v", added, err)
+	}
+
+	// A missing patient: nothing inserted, and the row says so.
+	missing, err := dbgen.New(f.pool).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
+		PatientID: uuid.New(), ProviderID: second.ID, Role: store.RolePrimary,
+	})
+	if err != nil || missing.ID != nil || missing.PatientExists {
+		t.Fatalf("missing patient: got %+v, %v", missing, err)
+	}
 }

@@ -274,8 +274,8 @@ func TestAddMemberStampsTheInsertNotTheTransaction(t *testing.T) {
 	row, err := dbgen.New(tx).CreateAssignment(f.ctx, dbgen.CreateAssignmentParams{
 		PatientID: patient.ID, ProviderID: provider.ID, Role: store.RolePrimary,
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || row.AssignedAt == nil {
+		t.Fatalf("insert: %+v, %v", row, err)
 	}
 	if gap := row.AssignedAt.Sub(began); gap < 40*time.Millisecond {
 		t.Fatalf("assigned_at is %v after the transaction began, want the time of the insert (>= 50ms)", gap)

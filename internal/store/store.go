@@ -279,10 +279,10 @@ func teamFromRows(rows []dbgen.ListActiveCareTeamRow) ([]Assignment, error) {
 // anyone: a second PRIMARY is a *PrimaryConflictError, the same provider
 // twice is ErrProviderAlreadyOnCareTeam.
 func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, role Role) (Assignment, error) {
-	var created dbgen.CareTeamAssignment
+	var row dbgen.CreateAssignmentRow
 	err := s.single(ctx, func(q *dbgen.Queries) error {
 		var err error
-		created, err = q.CreateAssignment(ctx, dbgen.CreateAssignmentParams{
+		row, err = q.CreateAssignment(ctx, dbgen.CreateAssignmentParams{
 			PatientID:  patientID,
 			ProviderID: providerID,
 			Role:       role,
@@ -290,16 +290,43 @@ func (s *Store) AddMember(ctx context.Context, patientID, providerID uuid.UUID, 
 		return err
 	})
 
-	// No row back is a missing patient or the friendly check at work; a
-	// violation of uq_care_team_primary is a racing request that passed the
-	// check. Both PRIMARY conflicts answer the same.
-	if errors.Is(err, pgx.ErrNoRows) || ViolatedConstraint(err) == ConstraintPrimary {
+	// A violation of uq_care_team_primary is a racing request that passed
+	// the friendly check: the statement failed, so a second one reads the
+	// PRIMARY that won. It answers like the check.
+	if ViolatedConstraint(err) == ConstraintPrimary {
 		return Assignment{}, s.addConflict(ctx, patientID)
 	}
 	if err != nil {
 		return Assignment{}, fmt.Errorf("insert assignment: %w", translate(err))
 	}
-	return assignmentFromRow(created), nil
+	if row.ID == nil {
+		// Nothing inserted: the statement said why.
+		switch {
+		case !row.PatientExists:
+			return Assignment{}, ErrPatientNotFound
+		case row.ExistingPrimaryID != uuid.Nil:
+			return Assignment{}, &PrimaryConflictError{ExistingAssignmentID: row.ExistingPrimaryID}
+		}
+		return Assignment{}, errors.New("insert assignment: no row inserted, and neither a missing patient nor an active PRIMARY")
+	}
+	return Assignment{
+		ID:            *row.ID,
+		PatientID:     deref(row.PatientID),
+		ProviderID:    deref(row.ProviderID),
+		Role:          deref(row.Role),
+		AssignedAt:    deref(row.AssignedAt),
+		RemovedAt:     row.RemovedAt,
+		RemovalReason: row.RemovalReason,
+	}, nil
+}
+
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // addConflict explains an addition that inserted nothing: a missing
