@@ -13,25 +13,20 @@ import (
 )
 
 const createAssignment = `-- name: CreateAssignment :one
-WITH seen AS (
-    SELECT p.id AS patient_id,
-           (SELECT current_primary.id
-            FROM care_team_assignments AS current_primary
-            WHERE $1::care_team_role = 'PRIMARY'
-              AND current_primary.patient_id = p.id
-              AND current_primary.role = 'PRIMARY'
-              AND current_primary.removed_at IS NULL
-            LIMIT 1) AS primary_id
-    FROM patients AS p
-    WHERE p.id = $2
-), locked AS (
+WITH locked AS (
     SELECT p.id AS patient_id
     FROM patients AS p
-    JOIN seen ON seen.patient_id = p.id AND seen.primary_id IS NULL
-    FOR KEY SHARE OF p
+    WHERE p.id = $1
+      AND ($2::care_team_role <> 'PRIMARY'
+           OR NOT EXISTS (
+                SELECT FROM care_team_assignments AS existing
+                WHERE existing.patient_id = p.id
+                  AND existing.role = 'PRIMARY'
+                  AND existing.removed_at IS NULL))
+    FOR KEY SHARE
 ), created AS (
     INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
-    SELECT locked.patient_id, $3, $1, clock_timestamp()
+    SELECT locked.patient_id, $3, $2, clock_timestamp()
     FROM locked
     RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
               created_at, updated_at, organization_id
@@ -39,16 +34,23 @@ WITH seen AS (
 SELECT created.id, created.patient_id, created.provider_id, created.role, created.assigned_at,
        created.removed_at, created.removal_reason, created.created_at, created.updated_at,
        created.organization_id,
-       EXISTS (SELECT FROM seen) AS patient_exists,
-       coalesce((SELECT seen.primary_id FROM seen), '00000000-0000-0000-0000-000000000000')::uuid
-           AS existing_primary_id
+       (created.id IS NOT NULL
+        OR EXISTS (SELECT FROM patients AS p WHERE p.id = $1))::boolean AS patient_exists,
+       coalesce((SELECT primary_now.id
+                 FROM care_team_assignments AS primary_now
+                 WHERE created.id IS NULL
+                   AND primary_now.patient_id = $1
+                   AND primary_now.role = 'PRIMARY'
+                   AND primary_now.removed_at IS NULL
+                 LIMIT 1),
+                '00000000-0000-0000-0000-000000000000')::uuid AS existing_primary_id
 FROM (SELECT) AS answer
 LEFT JOIN created ON true
 `
 
 type CreateAssignmentParams struct {
-	Role       CareTeamRole
 	PatientID  uuid.UUID
+	Role       CareTeamRole
 	ProviderID uuid.UUID
 }
 
@@ -70,19 +72,20 @@ type CreateAssignmentRow struct {
 // CreateAssignment adds a member to a patient's care team in one statement,
 // and when it adds nothing says why in the same round trip.
 //
-// The NOT EXISTS in "seen" is the friendly check: when the patient already
-// has an active PRIMARY and a second is asked for, nothing is inserted. It
-// is not what keeps the rule: two requests that race both pass it, and
+// The NOT EXISTS is the friendly check: when the patient already has an
+// active PRIMARY and a second is asked for, nothing is inserted. It is not
+// what keeps the rule: two requests that race both pass it, and
 // uq_care_team_primary rejects the second. The provider's foreign key
 // answers for a missing provider.
 //
 // Only an addition that passed the check takes a KEY SHARE lock on the
-// patient's row, and it takes it before its insert touches any unique
-// index: a reassignment locks the same row FOR UPDATE before it inserts,
-// so both take their locks in the same order and cannot deadlock. Adds of
-// one patient do not block each other. A refused addition locks and
-// writes nothing, so it commits without waiting for the WAL: under a burst
-// of requests for one patient, the losers cost little.
+// patient's row (a row its WHERE filters out is not locked), and it takes
+// it before its insert touches any unique index: a reassignment locks the
+// same row FOR UPDATE before it inserts, so both take their locks in the
+// same order and cannot deadlock. Adds of one patient do not block each
+// other. A refused addition locks and writes nothing, so it commits
+// without waiting for the WAL: under a burst of requests for one patient,
+// the losers cost little.
 //
 // assigned_at is the clock at the insert, not the start of the
 // transaction, so that a PRIMARY never starts before the one it follows
@@ -91,10 +94,10 @@ type CreateAssignmentRow struct {
 // There is always one row. When the insert happened, its columns are set;
 // when it did not, patient_exists says whether the patient exists (for this
 // organization) and existing_primary_id names the active PRIMARY that the
-// check saw (the nil UUID when none), so that the answer needs no second
-// query.
+// check saw (same snapshot; the nil UUID when none), so that the answer
+// needs no second query. Neither is looked up when the insert happened.
 func (q *Queries) CreateAssignment(ctx context.Context, arg CreateAssignmentParams) (CreateAssignmentRow, error) {
-	row := q.db.QueryRow(ctx, createAssignment, arg.Role, arg.PatientID, arg.ProviderID)
+	row := q.db.QueryRow(ctx, createAssignment, arg.PatientID, arg.Role, arg.ProviderID)
 	var i CreateAssignmentRow
 	err := row.Scan(
 		&i.ID,
