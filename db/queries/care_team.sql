@@ -95,55 +95,15 @@ WHERE id = @id AND patient_id = @patient_id AND removed_at IS NULL
 RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
           created_at, updated_at, organization_id;
 
--- name: LockPatientForReassignment :one
--- LockPatientForReassignment is the first lock of a reassignment: the
--- patient's row, FOR UPDATE, so that reassignments of one patient run one
--- after the other. It also reports whether the provider exists, which saves
--- a round trip.
-SELECT p.id,
-       EXISTS (SELECT FROM providers WHERE providers.id = @provider_id) AS provider_exists
-FROM patients AS p
-WHERE p.id = @patient_id
-FOR UPDATE OF p;
-
--- name: LockReassignmentAssignments :many
--- LockReassignmentAssignments is the second lock of a reassignment: the
--- patient's active PRIMARY and the provider's active assignment on the
--- team (often none, sometimes the same row), FOR UPDATE, in id order.
-SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at, organization_id
-FROM care_team_assignments
-WHERE patient_id = @patient_id
-  AND removed_at IS NULL
-  AND (role = 'PRIMARY' OR provider_id = @provider_id)
-ORDER BY id
-FOR UPDATE;
-
--- name: EndAssignmentsForReassignment :many
--- EndAssignmentsForReassignment ends the assignments a reassignment
--- replaces: the old PRIMARY with the given reason, and the new provider's
--- SPECIALIST or CONSULTANT assignment as promoted. Both end at the same
--- instant, the start of this statement, which runs after the locks were
--- taken; the new PRIMARY starts at that instant too.
-UPDATE care_team_assignments
-SET removed_at = greatest(statement_timestamp(), assigned_at),
-    removal_reason = CASE WHEN role = 'PRIMARY'
-                          THEN @primary_reason::text
-                          ELSE 'promoted to PRIMARY'
-                     END
-WHERE id = ANY (@ids::uuid[]) AND removed_at IS NULL
-RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at, organization_id;
-
--- name: InsertPrimary :one
--- InsertPrimary starts the new PRIMARY of a reassignment. It runs after the
--- old one has ended, in the same transaction, so uq_care_team_primary holds.
--- It starts at the instant the old one ended, when there was one, so that
--- the history shows the handover without a gap; else now.
-INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
-VALUES (@patient_id, @provider_id, 'PRIMARY', coalesce(sqlc.narg(starts_at)::timestamptz, clock_timestamp()))
-RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at, organization_id;
+-- name: ReassignPrimary :many
+-- ReassignPrimary makes the provider the patient's PRIMARY in one statement
+-- (careteam_reassign_primary, which takes the locks, ends the replaced
+-- assignments and starts the new one): one row per assignment, labelled by
+-- outcome. A missing patient or provider fails on the name of the foreign
+-- key an insert would have violated.
+SELECT r.outcome, r.id, r.patient_id, r.provider_id, r.role, r.assigned_at, r.removed_at,
+       r.removal_reason, r.created_at, r.updated_at, r.organization_id
+FROM careteam_reassign_primary(@patient_id::uuid, @provider_id::uuid, @reason::text) AS r;
 
 -- name: DescribeAddConflict :one
 -- DescribeAddConflict explains why CreateAssignment failed on

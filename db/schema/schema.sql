@@ -169,6 +169,127 @@ $$;
 
 
 --
+-- Name: care_team_assignments; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.care_team_assignments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    patient_id uuid NOT NULL,
+    provider_id uuid NOT NULL,
+    role public.care_team_role NOT NULL,
+    assigned_at timestamp with time zone DEFAULT now() NOT NULL,
+    removed_at timestamp with time zone,
+    removal_reason text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    organization_id uuid DEFAULT public.careteam_write_organization() NOT NULL,
+    CONSTRAINT ck_care_team_assignments_reason_needs_removal CHECK (((removal_reason IS NULL) OR (removed_at IS NOT NULL))),
+    CONSTRAINT ck_care_team_assignments_removal_reason_length CHECK (((char_length(removal_reason) >= 1) AND (char_length(removal_reason) <= 500))),
+    CONSTRAINT ck_care_team_assignments_removed_after_assigned CHECK (((removed_at IS NULL) OR (removed_at >= assigned_at)))
+);
+
+ALTER TABLE ONLY public.care_team_assignments FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: careteam_reassignment_rows; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.careteam_reassignment_rows AS
+ SELECT NULL::text AS outcome,
+    a.id,
+    a.patient_id,
+    a.provider_id,
+    a.role,
+    a.assigned_at,
+    a.removed_at,
+    a.removal_reason,
+    a.created_at,
+    a.updated_at,
+    a.organization_id
+   FROM public.care_team_assignments a
+  WHERE false;
+
+
+--
+-- Name: careteam_reassign_primary(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.careteam_reassign_primary(p_patient_id uuid, p_provider_id uuid, p_reason text) RETURNS SETOF public.careteam_reassignment_rows
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    held care_team_assignments;
+    replaced uuid[] := '{}';
+    ended_at timestamptz;
+BEGIN
+    PERFORM FROM patients AS p WHERE p.id = p_patient_id FOR UPDATE OF p;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such patient'
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'fk_care_team_assignments_patient';
+    END IF;
+    IF NOT EXISTS (SELECT FROM providers AS v WHERE v.id = p_provider_id) THEN
+        RAISE EXCEPTION 'no such provider'
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'fk_care_team_assignments_provider';
+    END IF;
+
+    FOR held IN
+        SELECT c.*
+        FROM care_team_assignments AS c
+        WHERE c.patient_id = p_patient_id
+          AND c.removed_at IS NULL
+          AND (c.role = 'PRIMARY' OR c.provider_id = p_provider_id)
+        ORDER BY c.id
+        FOR UPDATE OF c
+    LOOP
+        IF held.role = 'PRIMARY' AND held.provider_id = p_provider_id THEN
+            RETURN QUERY SELECT 'unchanged', held.id, held.patient_id, held.provider_id, held.role,
+                                held.assigned_at, held.removed_at, held.removal_reason,
+                                held.created_at, held.updated_at, held.organization_id;
+            RETURN;
+        END IF;
+        replaced := replaced || held.id;
+    END LOOP;
+
+    ended_at := clock_timestamp();
+    RETURN QUERY
+    WITH ended AS (
+        UPDATE care_team_assignments AS c
+        SET removed_at = greatest(ended_at, c.assigned_at),
+            removal_reason = CASE WHEN c.role = 'PRIMARY' THEN p_reason ELSE 'promoted to PRIMARY' END
+        WHERE c.id = ANY (replaced) AND c.removed_at IS NULL
+        RETURNING c.id, c.patient_id, c.provider_id, c.role, c.assigned_at, c.removed_at,
+                  c.removal_reason, c.created_at, c.updated_at, c.organization_id
+    )
+    SELECT CASE WHEN e.role = 'PRIMARY' THEN 'previous' ELSE 'promoted' END,
+           e.id, e.patient_id, e.provider_id, e.role, e.assigned_at, e.removed_at,
+           e.removal_reason, e.created_at, e.updated_at, e.organization_id
+    FROM ended AS e;
+
+    -- This statement sees the rows the previous one ended, so the old
+    -- PRIMARY has left uq_care_team_primary.
+    RETURN QUERY
+    WITH started AS (
+        INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
+        VALUES (p_patient_id, p_provider_id, 'PRIMARY',
+                coalesce((SELECT o.removed_at
+                          FROM care_team_assignments AS o
+                          WHERE o.id = ANY (replaced) AND o.role = 'PRIMARY'),
+                         ended_at))
+        RETURNING care_team_assignments.id, care_team_assignments.patient_id,
+                  care_team_assignments.provider_id, care_team_assignments.role,
+                  care_team_assignments.assigned_at, care_team_assignments.removed_at,
+                  care_team_assignments.removal_reason, care_team_assignments.created_at,
+                  care_team_assignments.updated_at, care_team_assignments.organization_id
+    )
+    SELECT 'current', s.id, s.patient_id, s.provider_id, s.role, s.assigned_at, s.removed_at,
+           s.removal_reason, s.created_at, s.updated_at, s.organization_id
+    FROM started AS s;
+END
+$$;
+
+
+--
 -- Name: guard_care_team_assignment(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -274,29 +395,6 @@ ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
-
-
---
--- Name: care_team_assignments; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.care_team_assignments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    patient_id uuid NOT NULL,
-    provider_id uuid NOT NULL,
-    role public.care_team_role NOT NULL,
-    assigned_at timestamp with time zone DEFAULT now() NOT NULL,
-    removed_at timestamp with time zone,
-    removal_reason text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    organization_id uuid DEFAULT public.careteam_write_organization() NOT NULL,
-    CONSTRAINT ck_care_team_assignments_reason_needs_removal CHECK (((removal_reason IS NULL) OR (removed_at IS NOT NULL))),
-    CONSTRAINT ck_care_team_assignments_removal_reason_length CHECK (((char_length(removal_reason) >= 1) AND (char_length(removal_reason) <= 500))),
-    CONSTRAINT ck_care_team_assignments_removed_after_assigned CHECK (((removed_at IS NULL) OR (removed_at >= assigned_at)))
-);
-
-ALTER TABLE ONLY public.care_team_assignments FORCE ROW LEVEL SECURITY;
 
 
 --
@@ -756,4 +854,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261204130000'),
     ('20261204130100'),
     ('20261204130200'),
-    ('20261204130300');
+    ('20261204130300'),
+    ('20261204140000');

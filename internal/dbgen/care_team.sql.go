@@ -176,94 +176,6 @@ func (q *Queries) EndAssignment(ctx context.Context, arg EndAssignmentParams) (C
 	return i, err
 }
 
-const endAssignmentsForReassignment = `-- name: EndAssignmentsForReassignment :many
-UPDATE care_team_assignments
-SET removed_at = greatest(statement_timestamp(), assigned_at),
-    removal_reason = CASE WHEN role = 'PRIMARY'
-                          THEN $1::text
-                          ELSE 'promoted to PRIMARY'
-                     END
-WHERE id = ANY ($2::uuid[]) AND removed_at IS NULL
-RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at, organization_id
-`
-
-type EndAssignmentsForReassignmentParams struct {
-	PrimaryReason string
-	Ids           []uuid.UUID
-}
-
-// EndAssignmentsForReassignment ends the assignments a reassignment
-// replaces: the old PRIMARY with the given reason, and the new provider's
-// SPECIALIST or CONSULTANT assignment as promoted. Both end at the same
-// instant, the start of this statement, which runs after the locks were
-// taken; the new PRIMARY starts at that instant too.
-func (q *Queries) EndAssignmentsForReassignment(ctx context.Context, arg EndAssignmentsForReassignmentParams) ([]CareTeamAssignment, error) {
-	rows, err := q.db.Query(ctx, endAssignmentsForReassignment, arg.PrimaryReason, arg.Ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []CareTeamAssignment{}
-	for rows.Next() {
-		var i CareTeamAssignment
-		if err := rows.Scan(
-			&i.ID,
-			&i.PatientID,
-			&i.ProviderID,
-			&i.Role,
-			&i.AssignedAt,
-			&i.RemovedAt,
-			&i.RemovalReason,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.OrganizationID,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const insertPrimary = `-- name: InsertPrimary :one
-INSERT INTO care_team_assignments (patient_id, provider_id, role, assigned_at)
-VALUES ($1, $2, 'PRIMARY', coalesce($3::timestamptz, clock_timestamp()))
-RETURNING id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-          created_at, updated_at, organization_id
-`
-
-type InsertPrimaryParams struct {
-	PatientID  uuid.UUID
-	ProviderID uuid.UUID
-	StartsAt   *time.Time
-}
-
-// InsertPrimary starts the new PRIMARY of a reassignment. It runs after the
-// old one has ended, in the same transaction, so uq_care_team_primary holds.
-// It starts at the instant the old one ended, when there was one, so that
-// the history shows the handover without a gap; else now.
-func (q *Queries) InsertPrimary(ctx context.Context, arg InsertPrimaryParams) (CareTeamAssignment, error) {
-	row := q.db.QueryRow(ctx, insertPrimary, arg.PatientID, arg.ProviderID, arg.StartsAt)
-	var i CareTeamAssignment
-	err := row.Scan(
-		&i.ID,
-		&i.PatientID,
-		&i.ProviderID,
-		&i.Role,
-		&i.AssignedAt,
-		&i.RemovedAt,
-		&i.RemovalReason,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.OrganizationID,
-	)
-	return i, err
-}
-
 const listActiveCareTeam = `-- name: ListActiveCareTeam :many
 SELECT p.id AS patient_id,
        a.id AS assignment_id, a.provider_id, a.role, a.assigned_at,
@@ -367,64 +279,34 @@ func (q *Queries) ListCareTeamHistory(ctx context.Context, patientID uuid.UUID) 
 	return items, nil
 }
 
-const lockPatientForReassignment = `-- name: LockPatientForReassignment :one
-SELECT p.id,
-       EXISTS (SELECT FROM providers WHERE providers.id = $1) AS provider_exists
-FROM patients AS p
-WHERE p.id = $2
-FOR UPDATE OF p
+const reassignPrimary = `-- name: ReassignPrimary :many
+SELECT r.outcome, r.id, r.patient_id, r.provider_id, r.role, r.assigned_at, r.removed_at,
+       r.removal_reason, r.created_at, r.updated_at, r.organization_id
+FROM careteam_reassign_primary($1::uuid, $2::uuid, $3::text) AS r
 `
 
-type LockPatientForReassignmentParams struct {
-	ProviderID uuid.UUID
-	PatientID  uuid.UUID
-}
-
-type LockPatientForReassignmentRow struct {
-	ID             uuid.UUID
-	ProviderExists bool
-}
-
-// LockPatientForReassignment is the first lock of a reassignment: the
-// patient's row, FOR UPDATE, so that reassignments of one patient run one
-// after the other. It also reports whether the provider exists, which saves
-// a round trip.
-func (q *Queries) LockPatientForReassignment(ctx context.Context, arg LockPatientForReassignmentParams) (LockPatientForReassignmentRow, error) {
-	row := q.db.QueryRow(ctx, lockPatientForReassignment, arg.ProviderID, arg.PatientID)
-	var i LockPatientForReassignmentRow
-	err := row.Scan(&i.ID, &i.ProviderExists)
-	return i, err
-}
-
-const lockReassignmentAssignments = `-- name: LockReassignmentAssignments :many
-SELECT id, patient_id, provider_id, role, assigned_at, removed_at, removal_reason,
-       created_at, updated_at, organization_id
-FROM care_team_assignments
-WHERE patient_id = $1
-  AND removed_at IS NULL
-  AND (role = 'PRIMARY' OR provider_id = $2)
-ORDER BY id
-FOR UPDATE
-`
-
-type LockReassignmentAssignmentsParams struct {
+type ReassignPrimaryParams struct {
 	PatientID  uuid.UUID
 	ProviderID uuid.UUID
+	Reason     string
 }
 
-// LockReassignmentAssignments is the second lock of a reassignment: the
-// patient's active PRIMARY and the provider's active assignment on the
-// team (often none, sometimes the same row), FOR UPDATE, in id order.
-func (q *Queries) LockReassignmentAssignments(ctx context.Context, arg LockReassignmentAssignmentsParams) ([]CareTeamAssignment, error) {
-	rows, err := q.db.Query(ctx, lockReassignmentAssignments, arg.PatientID, arg.ProviderID)
+// ReassignPrimary makes the provider the patient's PRIMARY in one statement
+// (careteam_reassign_primary, which takes the locks, ends the replaced
+// assignments and starts the new one): one row per assignment, labelled by
+// outcome. A missing patient or provider fails on the name of the foreign
+// key an insert would have violated.
+func (q *Queries) ReassignPrimary(ctx context.Context, arg ReassignPrimaryParams) ([]CareteamReassignmentRow, error) {
+	rows, err := q.db.Query(ctx, reassignPrimary, arg.PatientID, arg.ProviderID, arg.Reason)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []CareTeamAssignment{}
+	items := []CareteamReassignmentRow{}
 	for rows.Next() {
-		var i CareTeamAssignment
+		var i CareteamReassignmentRow
 		if err := rows.Scan(
+			&i.Outcome,
 			&i.ID,
 			&i.PatientID,
 			&i.ProviderID,

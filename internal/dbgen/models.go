@@ -110,6 +110,20 @@ type CareTeamAssignment struct {
 	OrganizationID uuid.UUID
 }
 
+type CareteamReassignmentRow struct {
+	Outcome        *string
+	ID             uuid.UUID
+	PatientID      uuid.UUID
+	ProviderID     uuid.UUID
+	Role           CareTeamRole
+	AssignedAt     time.Time
+	RemovedAt      *time.Time
+	RemovalReason  *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	OrganizationID uuid.UUID
+}
+
 type ImportRecordTotal struct {
 	ID        uuid.UUID
 	Kind      string

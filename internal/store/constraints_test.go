@@ -91,14 +91,21 @@ func TestPrimaryIndexCatchesWhatTheCheckMisses(t *testing.T) {
 // waits on a lock, or fails the test after a while.
 func (f *fixtures) waitForLockWait(t *testing.T) {
 	t.Helper()
+	f.waitForLockWaits(t, 1)
+}
+
+// waitForLockWaits returns once at least n other sessions of the test's
+// database wait on a lock, or fails the test after a while.
+func (f *fixtures) waitForLockWaits(t *testing.T, n int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var waiting bool
 		err := f.pool.QueryRow(f.ctx, `
-			SELECT EXISTS (
-				SELECT FROM pg_stat_activity
-				WHERE datname = current_database() AND pid <> pg_backend_pid()
-				  AND wait_event_type = 'Lock')`).Scan(&waiting)
+			SELECT count(*) >= $1
+			FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+			  AND wait_event_type = 'Lock'`, n).Scan(&waiting)
 		if err != nil {
 			t.Fatalf("look for a lock wait: %v", err)
 		}

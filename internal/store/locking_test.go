@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -15,35 +13,35 @@ import (
 	"github.com/careteam/careteam/internal/store"
 )
 
-// pauseTracer holds back the first query whose SQL contains match, once
-// armed, until release is closed. It also counts the deadlocks any query
-// met, which the store's retries would otherwise hide.
-type pauseTracer struct {
-	match     string
-	armed     atomic.Bool
-	once      sync.Once
-	reached   chan struct{}
-	release   chan struct{}
+// deadlockTracer counts the deadlocks any query met, which the store's
+// retries would otherwise hide.
+type deadlockTracer struct {
 	deadlocks atomic.Int64
 }
 
-func newPauseTracer(match string) *pauseTracer {
-	return &pauseTracer{match: match, reached: make(chan struct{}), release: make(chan struct{})}
-}
-
-func (p *pauseTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if p.armed.Load() && strings.Contains(data.SQL, p.match) {
-		p.once.Do(func() {
-			close(p.reached)
-			<-p.release
-		})
-	}
+func (p *deadlockTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
 }
 
-func (p *pauseTracer) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+func (p *deadlockTracer) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	p.count(data.Err)
+}
+
+// The store sends most statements in pipelines, which pgx traces as
+// batches: their errors count too.
+func (p *deadlockTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (p *deadlockTracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	p.count(data.Err)
+}
+
+func (p *deadlockTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (p *deadlockTracer) count(err error) {
 	var pgErr *pgconn.PgError
-	if errors.As(data.Err, &pgErr) && pgErr.Code == "40P01" {
+	if errors.As(err, &pgErr) && pgErr.Code == "40P01" {
 		p.deadlocks.Add(1)
 	}
 }
@@ -53,27 +51,43 @@ func (p *pauseTracer) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.Tra
 // sends an AddMember PRIMARY for the same patient. The two must wait for
 // each other in one order; a deadlock, even one a retry absorbs, means they
 // take their locks in opposite orders.
+//
+// The reassignment is one statement, so it is held from outside: the
+// provider it promotes is a SPECIALIST on the team, the reassignment ends
+// that assignment before it inserts, and the audit row of that end waits
+// on a lock the test holds on audit_log.
 func TestAddMemberAndReassignPrimaryDoNotDeadlock(t *testing.T) {
 	t.Parallel()
-	tracer := newPauseTracer("name: InsertPrimary")
+	tracer := &deadlockTracer{}
 	f := setupWithConfig(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer })
 	patient, reassigned, added := f.patient(t), f.provider(t), f.provider(t)
+	f.addMember(t, patient.ID, reassigned.ID, store.RoleSpecialist)
 
-	tracer.armed.Store(true)
+	hold, err := f.pool.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(f.ctx)
+	if _, err := hold.Exec(f.ctx, "LOCK TABLE audit_log IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
 	reassignErr := make(chan error, 1)
 	go func() {
 		_, err := f.store.ReassignPrimary(f.ctx, patient.ID, reassigned.ID, nil)
 		reassignErr <- err
 	}()
-	<-tracer.reached
+	f.waitForLockWaits(t, 1)
 
 	addErr := make(chan error, 1)
 	go func() {
 		_, err := f.store.AddMember(f.ctx, patient.ID, added.ID, store.RolePrimary)
 		addErr <- err
 	}()
-	f.waitForLockWait(t)
-	close(tracer.release)
+	f.waitForLockWaits(t, 2)
+	if err := hold.Rollback(f.ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := <-reassignErr; err != nil {
 		t.Errorf("ReassignPrimary: %v", err)

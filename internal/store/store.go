@@ -406,77 +406,43 @@ func (s *Store) ReassignPrimary(ctx context.Context, patientID, providerID uuid.
 		primaryReason = *reason
 	}
 
-	var out Reassignment
-	err := s.inTx(ctx, func(q *dbgen.Queries) error {
-		out = Reassignment{}
-
-		lock, err := q.LockPatientForReassignment(ctx, dbgen.LockPatientForReassignmentParams{
+	var rows []dbgen.CareteamReassignmentRow
+	err := s.single(ctx, func(q *dbgen.Queries) error {
+		var err error
+		rows, err = q.ReassignPrimary(ctx, dbgen.ReassignPrimaryParams{
 			PatientID:  patientID,
 			ProviderID: providerID,
+			Reason:     primaryReason,
 		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrPatientNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("lock patient: %w", err)
-		}
-		if !lock.ProviderExists {
-			return ErrProviderNotFound
-		}
-
-		current, err := q.LockReassignmentAssignments(ctx, dbgen.LockReassignmentAssignmentsParams{
-			PatientID:  patientID,
-			ProviderID: providerID,
-		})
-		if err != nil {
-			return fmt.Errorf("lock assignments: %w", err)
-		}
-
-		ids := make([]uuid.UUID, 0, len(current))
-		for _, a := range current {
-			if a.Role == RolePrimary && a.ProviderID == providerID {
-				out.Assignment = assignmentFromRow(a)
-				return nil
-			}
-			ids = append(ids, a.ID)
-		}
-
-		if len(ids) > 0 {
-			ended, err := q.EndAssignmentsForReassignment(ctx, dbgen.EndAssignmentsForReassignmentParams{
-				PrimaryReason: primaryReason,
-				Ids:           ids,
-			})
-			if err != nil {
-				return fmt.Errorf("end replaced assignments: %w", err)
-			}
-			for _, a := range ended {
-				ended := assignmentFromRow(dbgen.CareTeamAssignment(a))
-				if a.Role == RolePrimary {
-					out.Previous = &ended
-				} else {
-					out.Promoted = &ended
-				}
-			}
-		}
-
-		var startsAt *time.Time
-		if out.Previous != nil {
-			startsAt = out.Previous.RemovedAt
-		}
-		created, err := q.InsertPrimary(ctx, dbgen.InsertPrimaryParams{
-			PatientID:  patientID,
-			ProviderID: providerID,
-			StartsAt:   startsAt,
-		})
-		if err != nil {
-			return fmt.Errorf("insert primary: %w", err)
-		}
-		out.Assignment = assignmentFromRow(created)
-		out.Changed = true
-		return nil
+		return err
 	})
 	if err != nil {
 		return Reassignment{}, fmt.Errorf("reassign primary: %w", translate(err))
+	}
+
+	var out Reassignment
+	found := false
+	for _, r := range rows {
+		a := assignmentFromRow(dbgen.CareTeamAssignment{
+			ID: r.ID, PatientID: r.PatientID, ProviderID: r.ProviderID, Role: r.Role,
+			AssignedAt: r.AssignedAt, RemovedAt: r.RemovedAt, RemovalReason: r.RemovalReason,
+			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, OrganizationID: r.OrganizationID,
+		})
+		switch deref(r.Outcome) {
+		case "current":
+			out.Assignment, out.Changed, found = a, true, true
+		case "unchanged":
+			out.Assignment, found = a, true
+		case "previous":
+			out.Previous = &a
+		case "promoted":
+			out.Promoted = &a
+		default:
+			return Reassignment{}, fmt.Errorf("reassign primary: unknown outcome %q", deref(r.Outcome))
+		}
+	}
+	if !found {
+		return Reassignment{}, errors.New("reassign primary: no PRIMARY came back")
 	}
 	return out, nil
 }
