@@ -465,6 +465,9 @@ func (s *seedLayout) apply(ctx context.Context, pool *pgxpool.Pool) error {
 // writes the whole page to the WAL, and a scenario that ran right after
 // another's checkpoint would pay for it while the next one would not.
 func (e *environment) checkpoint(ctx context.Context) error {
+	if !e.o.checkpoint {
+		return nil
+	}
 	_, err := e.pool.Exec(ctx, "CHECKPOINT")
 	return err
 }

@@ -57,6 +57,7 @@ type options struct {
 	rounds       int
 	rateFraction float64
 	rate         float64
+	checkpoint   bool
 }
 
 type stringList []string
@@ -117,6 +118,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "slices each scenario and its reference are cut into, run alternately (ABBA...)")
 	flag.Float64Var(&o.rateFraction, "rate-fraction", 0.5, "the fixed-rate scenarios run at this fraction of the reference's TPS")
 	flag.Float64Var(&o.rate, "rate", 0, "the fixed-rate scenarios' requests per second (overrides -rate-fraction)")
+	flag.BoolVar(&o.checkpoint, "checkpoint", true, "run CHECKPOINT before each scenario and slice, so each starts from the same state")
 	flag.Var(&o.only, "only", "run only these scenarios, comma-separated: "+strings.Join(scenarioNames, ","))
 	flag.Var(&o.serviceEnv, "service-env", "NAME=VALUE added to the service's environment (repeatable), e.g. DB_MAX_CONNS=32")
 	flag.Parse()

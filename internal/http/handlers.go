@@ -16,8 +16,14 @@ import (
 // with a Z and microseconds.
 type instant time.Time
 
-func (t instant) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000000Z") + `"`), nil
+// instantLayout is the contract's form of an instant.
+const instantLayout = "2006-01-02T15:04:05.000000Z"
+
+// MarshalText makes encoding/json write the instant as a JSON string. As a
+// text marshaler it costs less than a JSON marshaler, whose output the
+// encoder parses again.
+func (t instant) MarshalText() ([]byte, error) {
+	return time.Time(t).UTC().AppendFormat(make([]byte, 0, len(instantLayout)), instantLayout), nil
 }
 
 func instantPtr(t *time.Time) *instant {
