@@ -12,8 +12,8 @@
 --      UPDATE, in id order;
 --   3. unless the provider already is the PRIMARY, it ends both at one
 --      instant, read from the clock after the locks were granted: the old
---      PRIMARY with p_reason, the provider's SPECIALIST or CONSULTANT
---      assignment as promoted;
+--      PRIMARY with p_reason ('reassigned' when null), the provider's
+--      SPECIALIST or CONSULTANT assignment as promoted;
 --   4. it starts the new PRIMARY at the instant the old one ended (or that
 --      instant when there was none), so that the history shows the
 --      handover without a gap or an overlap.
@@ -39,6 +39,7 @@ WHERE false;
 CREATE FUNCTION careteam_reassign_primary(p_patient_id uuid, p_provider_id uuid, p_reason text)
     RETURNS SETOF careteam_reassignment_rows
     LANGUAGE plpgsql VOLATILE
+    SET search_path = public, pg_temp
 AS $$
 DECLARE
     held care_team_assignments;
@@ -78,7 +79,8 @@ BEGIN
     WITH ended AS (
         UPDATE care_team_assignments AS c
         SET removed_at = greatest(ended_at, c.assigned_at),
-            removal_reason = CASE WHEN c.role = 'PRIMARY' THEN p_reason ELSE 'promoted to PRIMARY' END
+            removal_reason = CASE WHEN c.role = 'PRIMARY' THEN coalesce(p_reason, 'reassigned')
+                                  ELSE 'promoted to PRIMARY' END
         WHERE c.id = ANY (replaced) AND c.removed_at IS NULL
         RETURNING c.id, c.patient_id, c.provider_id, c.role, c.assigned_at, c.removed_at,
                   c.removal_reason, c.created_at, c.updated_at, c.organization_id

@@ -217,6 +217,7 @@ CREATE VIEW public.careteam_reassignment_rows AS
 
 CREATE FUNCTION public.careteam_reassign_primary(p_patient_id uuid, p_provider_id uuid, p_reason text) RETURNS SETOF public.careteam_reassignment_rows
     LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     held care_team_assignments;
@@ -256,7 +257,8 @@ BEGIN
     WITH ended AS (
         UPDATE care_team_assignments AS c
         SET removed_at = greatest(ended_at, c.assigned_at),
-            removal_reason = CASE WHEN c.role = 'PRIMARY' THEN p_reason ELSE 'promoted to PRIMARY' END
+            removal_reason = CASE WHEN c.role = 'PRIMARY' THEN coalesce(p_reason, 'reassigned')
+                                  ELSE 'promoted to PRIMARY' END
         WHERE c.id = ANY (replaced) AND c.removed_at IS NULL
         RETURNING c.id, c.patient_id, c.provider_id, c.role, c.assigned_at, c.removed_at,
                   c.removal_reason, c.created_at, c.updated_at, c.organization_id

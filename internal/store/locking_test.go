@@ -103,3 +103,40 @@ func TestAddMemberAndReassignPrimaryDoNotDeadlock(t *testing.T) {
 		t.Errorf("active primaries = %v, want exactly 1", got)
 	}
 }
+
+// TestErrorsAtCommitAreNotSuccess makes the implicit transaction of a
+// pipelined write fail at its commit, with a deferred constraint trigger,
+// and expects the store to report it and nothing to be kept. Queries that
+// return many rows used to read their error before the commit's result
+// came in, so ReassignPrimary answered with a reassignment that had been
+// rolled back.
+func TestErrorsAtCommitAreNotSuccess(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	patient, first, second, third := f.patient(t), f.provider(t), f.provider(t), f.provider(t)
+	old := f.addMember(t, patient.ID, first.ID, store.RolePrimary)
+
+	// The trigger fails at commit, and only for this test's patient.
+	for _, sql := range []string{
+		`CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS
+		 $$ BEGIN RAISE EXCEPTION 'failed at commit' USING ERRCODE = 'P0001'; END $$`,
+		`CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON care_team_assignments
+		 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+		 WHEN (NEW.patient_id = '` + patient.ID.String() + `')
+		 EXECUTE FUNCTION test_fail_at_commit()`,
+	} {
+		if _, err := f.pool.Exec(f.ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if r, err := f.store.ReassignPrimary(f.ctx, patient.ID, second.ID, nil); err == nil {
+		t.Errorf("ReassignPrimary succeeded (%+v), want the commit's error", r)
+	}
+	if a, err := f.store.AddMember(f.ctx, patient.ID, third.ID, store.RoleSpecialist); err == nil {
+		t.Errorf("AddMember succeeded (%+v), want the commit's error", a)
+	}
+	if got := f.activePrimaries(t, patient.ID); len(got) != 1 || got[0] != old.ID {
+		t.Errorf("active primaries = %v, want only %s: the failed reassignment was kept", got, old.ID)
+	}
+}

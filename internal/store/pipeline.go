@@ -108,6 +108,19 @@ type batchRows struct {
 
 func (r *batchRows) Close() { _ = r.finish() }
 
+// Next moves to the next row. After the last one it ends the batch, so
+// that Err reports the implicit transaction's commit: generated :many
+// queries read Err before their deferred Close, and an error at commit (a
+// deferred constraint, a serialization failure, a lost connection) must
+// not pass as success.
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	_ = r.finish()
+	return false
+}
+
 // Err reports the rows' error, or else the end of the batch's: the
 // implicit transaction's commit.
 func (r *batchRows) Err() error {
