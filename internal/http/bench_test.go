@@ -7,7 +7,7 @@ package httpapi
 //	benchstat old.txt new.txt
 //
 // The Handler benchmarks run the real Server on httptest recorders over a
-// database of their own; the others need no database.
+// database of their own, with an API key; the others need no database.
 
 import (
 	"bytes"
@@ -21,28 +21,63 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/careteam/careteam/internal/apikey"
 	"github.com/careteam/careteam/internal/store"
 	"github.com/careteam/careteam/internal/testdb"
 )
 
-// benchServer is the service's handler over a new database, logging JSON
-// lines to nowhere as the service logs them to standard output.
-func benchServer(b *testing.B) (*Server, *pgxpool.Pool) {
+// benchEnv is the service's handler over a new database: the store runs
+// as the service's role, under row-level security, and requests carry an
+// API key of the default organization, where the seeding SQL writes.
+type benchEnv struct {
+	srv  *Server
+	pool *pgxpool.Pool // the superuser's, for seeding
+	key  string
+	ctx  context.Context
+}
+
+// benchServer returns a benchEnv, logging JSON lines to nowhere as the
+// service logs them to standard output.
+func benchServer(b *testing.B) *benchEnv {
 	b.Helper()
-	cfg, err := pgxpool.ParseConfig(testdb.New(b))
+	dsn := testdb.New(b)
+	ctx := context.Background()
+	open := func(app bool) *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.MaxConns = 20
+		if app {
+			store.ConfigurePool(cfg)
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pool.Close)
+		return pool
+	}
+	pool, appPool := open(false), open(true)
+
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.MaxConns = 20
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	defer conn.Close(ctx)
+	made, err := apikey.Create(ctx, conn, "default", "bench", []string{"read", "write"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(pool.Close)
-	srv := New(store.New(pool), Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-	return srv, pool
+	return &benchEnv{
+		srv:  New(store.New(appPool), Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}),
+		pool: pool,
+		key:  made.Key,
+		ctx:  store.WithTenant(ctx, store.Tenant{OrganizationID: made.OrganizationID, RequestID: "bench"}),
+	}
 }
 
 // benchIDs inserts n rows with SQL and returns their ids as strings.
@@ -81,15 +116,13 @@ func benchProviders(b *testing.B, pool *pgxpool.Pool, n int) []string {
 		SELECT npi, 'Bench', 'Provider' FROM unnest($1::text[]) AS npi RETURNING id`, npis)
 }
 
-// serve runs one request through the handler and fails the benchmark
-// unless it answers want.
-func serve(b *testing.B, srv *Server, req *http.Request, want int) {
+// serve runs one request, with the environment's key, through the handler
+// and fails the benchmark unless it answers want.
+func (e *benchEnv) serve(b *testing.B, req *http.Request, want int) {
+	req.Header.Set("Authorization", "Bearer "+e.key)
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, req)
+	e.srv.ServeHTTP(rec, req)
 	if rec.Code != want {
-		if rec.Code == http.StatusUnauthorized {
-			b.Fatalf("status 401: the handler now wants credentials; give the benchmark a key: %s", rec.Body)
-		}
 		b.Fatalf("status %d, want %d: %s", rec.Code, want, rec.Body)
 	}
 }
@@ -97,9 +130,9 @@ func serve(b *testing.B, srv *Server, req *http.Request, want int) {
 // BenchmarkHandlerAddMember is POST /v1/patients/{id}/care-team through the
 // whole handler: decode, validate, the store's transaction, encode, log.
 func BenchmarkHandlerAddMember(b *testing.B) {
-	srv, pool := benchServer(b)
-	providers := benchProviders(b, pool, 200)
-	patients := benchPatients(b, pool, b.N/len(providers)+1)
+	env := benchServer(b)
+	providers := benchProviders(b, env.pool, 200)
+	patients := benchPatients(b, env.pool, b.N/len(providers)+1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -107,24 +140,24 @@ func BenchmarkHandlerAddMember(b *testing.B) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/patients/"+patients[i/len(providers)]+"/care-team",
 			bytes.NewReader([]byte(body)))
 		req.Header.Set("Content-Type", "application/json")
-		serve(b, srv, req, http.StatusCreated)
+		env.serve(b, req, http.StatusCreated)
 	}
 }
 
 // BenchmarkHandlerGetCareTeam is GET /v1/patients/{id}/care-team of teams
 // of four through the whole handler.
 func BenchmarkHandlerGetCareTeam(b *testing.B) {
-	srv, pool := benchServer(b)
-	providers := benchProviders(b, pool, 50)
-	patients := benchPatients(b, pool, 100)
-	st := store.New(pool)
+	env := benchServer(b)
+	providers := benchProviders(b, env.pool, 50)
+	patients := benchPatients(b, env.pool, 100)
+	st := store.New(env.pool)
 	for i, p := range patients {
 		for k := range 4 {
 			role := store.RoleConsultant
 			if k == 0 {
 				role = store.RolePrimary
 			}
-			if _, err := st.AddMember(context.Background(), uuid.MustParse(p),
+			if _, err := st.AddMember(env.ctx, uuid.MustParse(p),
 				uuid.MustParse(providers[(i+k)%len(providers)]), role); err != nil {
 				b.Fatal(err)
 			}
@@ -134,15 +167,16 @@ func BenchmarkHandlerGetCareTeam(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		req := httptest.NewRequest(http.MethodGet, "/v1/patients/"+patients[i%len(patients)]+"/care-team", nil)
-		serve(b, srv, req, http.StatusOK)
+		env.serve(b, req, http.StatusOK)
 	}
 }
 
 // BenchmarkHandlerRejectRole is a POST care-team with a role that is not
-// one, through the whole handler: everything but the database (decode,
-// validate, the 422 problem, middleware, log, metrics).
+// one, through the whole handler: decode, validate, the key's check (one
+// query: a refusal is written only to a valid key), the 422 problem,
+// middleware, log, metrics.
 func BenchmarkHandlerRejectRole(b *testing.B) {
-	srv := New(store.New(nil), Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	env := benchServer(b)
 	path := "/v1/patients/" + uuid.NewString() + "/care-team"
 	body := []byte(`{"provider_id":"` + uuid.NewString() + `","role":"surgeon"}`)
 	b.ReportAllocs()
@@ -150,7 +184,7 @@ func BenchmarkHandlerRejectRole(b *testing.B) {
 	for range b.N {
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		serve(b, srv, req, http.StatusUnprocessableEntity)
+		env.serve(b, req, http.StatusUnprocessableEntity)
 	}
 }
 

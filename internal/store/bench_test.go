@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/careteam/careteam/internal/store"
-	"github.com/careteam/careteam/internal/testdb"
 )
 
 // benchParallelism times GOMAXPROCS is the number of goroutines of the
@@ -24,20 +23,11 @@ import (
 const benchParallelism = 16
 
 // benchSetup is setup for a benchmark: the same fixtures over a new,
-// migrated database.
+// migrated database, the store acting for the default organization under
+// row-level security.
 func benchSetup(b *testing.B) *fixtures {
 	b.Helper()
-	cfg, err := pgxpool.ParseConfig(testdb.New(b))
-	if err != nil {
-		b.Fatalf("parse pool config: %v", err)
-	}
-	cfg.MaxConns = maxConns
-	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
-	if err != nil {
-		b.Fatalf("open pool: %v", err)
-	}
-	b.Cleanup(pool.Close)
-	return &fixtures{ctx: b.Context(), pool: pool, store: store.New(pool)}
+	return setup(b)
 }
 
 // seedPatients inserts n patients in one statement and returns their ids.

@@ -29,14 +29,14 @@ type fixtures struct {
 }
 
 // setup returns the fixtures of a test.
-func setup(t *testing.T) *fixtures {
+func setup(t testing.TB) *fixtures {
 	t.Helper()
 	return setupWithConfig(t, nil)
 }
 
 // setupWithConfig is setup with a hook that may change the pool's
 // configuration before the pool opens, for example to add a tracer.
-func setupWithConfig(t *testing.T, configure func(*pgxpool.Config)) *fixtures {
+func setupWithConfig(t testing.TB, configure func(*pgxpool.Config)) *fixtures {
 	t.Helper()
 	// The store acts for the default organization, where plain SQL of the
 	// superuser's pool also writes.
