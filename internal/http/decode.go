@@ -37,8 +37,7 @@ func writeJSON(c *gin.Context, status int, contentType string, v any) {
 // not JSON (400), too large (413), of another media type (415), or has
 // keys that allowed does not list (422).
 func decodeBody(c *gin.Context, allowed ...string) (map[string]json.RawMessage, bool) {
-	mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if err != nil || mediaType != "application/json" {
+	if !jsonMediaType(c.GetHeader("Content-Type")) {
 		writeProblem(c, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
 			"Send the body as application/json.")
 		return nil, false
@@ -56,19 +55,16 @@ func decodeBody(c *gin.Context, allowed ...string) (map[string]json.RawMessage, 
 		return nil, false
 	}
 
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		writeProblem(c, http.StatusBadRequest, CodeMalformedJSON, "The body is not a JSON object.")
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	fields, dup, err := parseObject(body)
+	switch {
+	case errors.Is(err, errTrailingData):
 		writeProblem(c, http.StatusBadRequest, CodeMalformedJSON,
 			"The body holds more than one JSON value.")
 		return nil, false
-	}
-
-	if dup := duplicateKey(body); dup != "" {
+	case err != nil:
+		writeProblem(c, http.StatusBadRequest, CodeMalformedJSON, "The body is not a JSON object.")
+		return nil, false
+	case dup != "":
 		writeValidation(c, []FieldError{{Field: dup, Message: "appears more than once"}})
 		return nil, false
 	}
@@ -85,6 +81,57 @@ func decodeBody(c *gin.Context, allowed ...string) (map[string]json.RawMessage, 
 		return nil, false
 	}
 	return fields, true
+}
+
+// jsonMediaType reports whether a Content-Type names application/json,
+// with or without parameters.
+func jsonMediaType(contentType string) bool {
+	if contentType == "application/json" {
+		return true // the usual case, without parsing
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/json"
+}
+
+// errTrailingData means a JSON value was followed by more than space.
+var errTrailingData = errors.New("data after the JSON value")
+
+// parseObject reads body, which must be one JSON object and nothing more,
+// in one pass: its fields as raw values, and the first key it names twice
+// ("" when none), since a body that says two things of one field is
+// ambiguous and a map would silently keep the last.
+func parseObject(body []byte) (map[string]json.RawMessage, string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, "", errors.New("not a JSON object")
+	}
+	fields := make(map[string]json.RawMessage, 4)
+	dup := ""
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, "", err
+		}
+		key, ok := t.(string)
+		if !ok {
+			return nil, "", errors.New("not a JSON object")
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, "", err
+		}
+		if _, seen := fields[key]; seen && dup == "" {
+			dup = key
+		}
+		fields[key] = value
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, "", errors.New("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, "", errTrailingData
+	}
+	return fields, dup, nil
 }
 
 // validator collects the problems with a request's fields, so that one 422
@@ -204,29 +251,3 @@ func badRune(r rune) bool {
 	return r == utf8.RuneError || unicode.IsControl(r)
 }
 
-// duplicateKey returns a key that the JSON object in body holds twice, or
-// "": a body that says two things of one field is ambiguous, and decoding
-// would silently keep the last.
-func duplicateKey(body []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		key, _ := t.(string)
-		if seen[key] {
-			return key
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-	}
-	return ""
-}
