@@ -145,28 +145,28 @@ func (d *rawDriver) close() {
 	}
 }
 
-func (d *rawDriver) conn(ctx context.Context, worker int) (*rawConn, error) {
+func (d *rawDriver) conn(ctx context.Context, worker int) (c *rawConn, reused bool, err error) {
 	d.mu.Lock()
 	if worker >= len(d.conns) {
 		d.conns = append(d.conns, make([]*rawConn, worker+1-len(d.conns))...)
 	}
-	c := d.conns[worker]
+	c = d.conns[worker]
 	d.mu.Unlock()
 	if c != nil {
-		return c, nil
+		return c, true, nil
 	}
 	var dialer net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	nc, err := dialer.DialContext(dctx, "tcp", d.addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	c = &rawConn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
 	d.mu.Lock()
 	d.conns[worker] = c
 	d.mu.Unlock()
-	return c, nil
+	return c, false, nil
 }
 
 func (d *rawDriver) drop(worker int, c *rawConn) {
@@ -178,22 +178,33 @@ func (d *rawDriver) drop(worker int, c *rawConn) {
 	d.mu.Unlock()
 }
 
+// do sends the request on the worker's connection. A kept-alive
+// connection that the server closed while it was idle (its idle timeout)
+// fails before any byte of an answer comes back: then, and only then, the
+// request goes again once on a new connection, as net/http does.
 func (d *rawDriver) do(ctx context.Context, worker int, method, path string, body []byte, wantBody bool) (int, []byte, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, nil, err
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, err
+		}
+		c, reused, err := d.conn(ctx, worker)
+		if err != nil {
+			return 0, nil, err
+		}
+		status, b, keep, answered, err := d.roundTrip(c, method, path, body, wantBody)
+		if err != nil || !keep {
+			d.drop(worker, c)
+		}
+		if err != nil && reused && !answered {
+			continue // the next connection is a new one
+		}
+		return status, b, err
 	}
-	c, err := d.conn(ctx, worker)
-	if err != nil {
-		return 0, nil, err
-	}
-	status, b, keep, err := d.roundTrip(c, method, path, body, wantBody)
-	if err != nil || !keep {
-		d.drop(worker, c)
-	}
-	return status, b, err
 }
 
-func (d *rawDriver) roundTrip(c *rawConn, method, path string, body []byte, wantBody bool) (status int, respBody []byte, keep bool, err error) {
+// roundTrip writes the request and reads the answer. answered says whether
+// any byte of an answer arrived.
+func (d *rawDriver) roundTrip(c *rawConn, method, path string, body []byte, wantBody bool) (status int, respBody []byte, keep, answered bool, err error) {
 	r := c.req[:0]
 	r = append(r, method...)
 	r = append(r, ' ')
@@ -216,14 +227,26 @@ func (d *rawDriver) roundTrip(c *rawConn, method, path string, body []byte, want
 	c.req = r
 
 	if err := c.nc.SetDeadline(time.Now().Add(requestTimeout)); err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, false, err
 	}
 	if _, err := c.nc.Write(r); err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, false, err
 	}
-	status, length, chunked, keep, err := readHead(c.br)
-	if err != nil {
-		return 0, nil, false, err
+	if _, err := c.br.Peek(1); err != nil {
+		return 0, nil, false, false, err
+	}
+	var length int64
+	var chunked bool
+	for {
+		status, length, chunked, keep, err = readHead(c.br)
+		if err != nil {
+			return 0, nil, false, true, err
+		}
+		// An interim answer (100 Continue, 103 Early Hints) has no body;
+		// the final one follows.
+		if status >= 200 || status == http.StatusSwitchingProtocols {
+			break
+		}
 	}
 	c.body = c.body[:0]
 	switch {
@@ -242,12 +265,12 @@ func (d *rawDriver) roundTrip(c *rawConn, method, path string, body []byte, want
 		}
 	}
 	if err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, true, err
 	}
 	if !wantBody {
-		return status, nil, keep, nil
+		return status, nil, keep, true, nil
 	}
-	return status, c.body, keep, nil
+	return status, c.body, keep, true, nil
 }
 
 var errMalformed = errors.New("raw driver: malformed response")
@@ -258,14 +281,12 @@ func readHead(br *bufio.Reader) (status int, length int64, chunked, keep bool, e
 	if err != nil {
 		return 0, 0, false, false, err
 	}
-	// "HTTP/1.1 201 Created\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+	// "HTTP/1.1 201 Created\r\n": three digits, then a space or the end.
+	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
+		!isDigits(line[9:12]) || (line[12] != ' ' && line[12] != '\r' && line[12] != '\n') {
 		return 0, 0, false, false, fmt.Errorf("%w: status line %q", errMalformed, line)
 	}
-	status, err = strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, 0, false, false, fmt.Errorf("%w: status line %q", errMalformed, line)
-	}
+	status, _ = strconv.Atoi(string(line[9:12]))
 	keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told
 	length = -1
 	for {
@@ -284,18 +305,32 @@ func readHead(br *bufio.Reader) (status int, length int64, chunked, keep bool, e
 		value = bytes.TrimSpace(value)
 		switch {
 		case asciiEqualFold(name, "Content-Length"):
-			length, err = strconv.ParseInt(string(value), 10, 64)
-			if err != nil || length < 0 {
+			n, err := strconv.ParseUint(string(value), 10, 63)
+			if err != nil || (length >= 0 && int64(n) != length) {
 				return 0, 0, false, false, fmt.Errorf("%w: Content-Length %q", errMalformed, value)
 			}
+			length = int64(n)
 		case asciiEqualFold(name, "Transfer-Encoding"):
-			chunked = asciiEqualFold(value, "chunked")
+			// The last coding decides whether the body is chunked.
+			codings := bytes.Split(value, []byte(","))
+			chunked = asciiEqualFold(bytes.TrimSpace(codings[len(codings)-1]), "chunked")
 		case asciiEqualFold(name, "Connection"):
-			if asciiEqualFold(value, "close") {
-				keep = false
+			for _, option := range bytes.Split(value, []byte(",")) {
+				if asciiEqualFold(bytes.TrimSpace(option), "close") {
+					keep = false
+				}
 			}
 		}
 	}
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -358,8 +393,13 @@ func readChunked(br *bufio.Reader, dst []byte, keep bool) ([]byte, error) {
 		if dst, err = readN(br, dst, n, keep); err != nil {
 			return dst, err
 		}
-		if _, err := br.Discard(2); err != nil { // the chunk's CRLF
+		crlf, err := br.Peek(2)
+		if err != nil {
 			return dst, err
 		}
+		if crlf[0] != '\r' || crlf[1] != '\n' {
+			return dst, fmt.Errorf("%w: chunk not followed by CRLF", errMalformed)
+		}
+		br.Discard(2)
 	}
 }

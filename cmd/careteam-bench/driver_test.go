@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRawDriverReadsWhatTheServerSends drives a loopback net/http server
@@ -88,7 +91,8 @@ func TestRawDriverReadsWhatTheServerSends(t *testing.T) {
 
 func TestRawDriverRefusesWhatIsNotHTTP(t *testing.T) {
 	for _, head := range []string{"SSH-2.0-x\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"} {
+		"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 -20 OK\r\n\r\n", "HTTP/1.1 20\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"} {
 		br := newTestReader(head)
 		if _, _, _, _, err := readHead(br); err == nil {
 			t.Errorf("readHead(%q) accepted it", head)
@@ -97,3 +101,91 @@ func TestRawDriverRefusesWhatIsNotHTTP(t *testing.T) {
 }
 
 func newTestReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// TestRawDriverRetriesAConnectionTheServerClosedWhileIdle lets the
+// server's idle timeout close the kept-alive connection between two
+// requests: the second goes again on a new connection instead of failing.
+func TestRawDriverRetriesAConnectionTheServerClosedWhileIdle(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.IdleTimeout = 20 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	d, err := newRawDriver(srv.URL, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	for i := range 3 {
+		status, body, err := d.do(context.Background(), 0, http.MethodGet, "/", nil, true)
+		if err != nil || status != 200 || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q %v", i, status, body, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRawDriverReadsUnusualAnswers serves answers byte for byte from a
+// loopback listener: an interim 100 before the answer, a chunked body
+// after another coding, "close" among other Connection options, and a
+// chunk without its CRLF.
+func TestRawDriverReadsUnusualAnswers(t *testing.T) {
+	answers := []string{
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for _, a := range answers {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(c)
+			for { // the request's head
+				line, err := br.ReadString('\n')
+				if err != nil || line == "\r\n" {
+					break
+				}
+			}
+			io.WriteString(c, a)
+			if !strings.Contains(a, "Content-Length: 2") { // the first stays open for a second request
+				c.Close()
+			} else {
+				defer c.Close()
+			}
+		}
+	}()
+
+	d, err := newRawDriver("http://"+ln.Addr().String(), "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	get := func() (int, string, error) {
+		status, body, err := d.do(context.Background(), 0, http.MethodGet, "/", nil, true)
+		return status, string(body), err
+	}
+	if status, body, err := get(); err != nil || status != 201 || body != "hi" {
+		t.Fatalf("after a 100: %d %q %v, want 201 hi", status, body, err)
+	}
+	d.drop(0, d.conns[0])
+	if status, body, err := get(); err != nil || status != 200 || body != "abc" {
+		t.Fatalf("gzip, chunked: %d %q %v, want 200 abc", status, body, err)
+	}
+	d.close()
+	if status, body, err := get(); err != nil || status != 200 || body != "x" || d.conns[0] != nil {
+		t.Fatalf("Connection: keep-alive, close: %d %q %v (kept: %v), want 200 x and the connection dropped",
+			status, body, err, d.conns[0] != nil)
+	}
+	if _, _, err := get(); !errors.Is(err, errMalformed) {
+		t.Fatalf("a chunk without its CRLF: err = %v, want errMalformed", err)
+	}
+}

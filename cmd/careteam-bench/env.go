@@ -60,7 +60,7 @@ type authError struct{ msg string }
 func (e *authError) Error() string { return e.msg }
 
 func newEnvironment(ctx context.Context, o options, root, tmp string) (*environment, error) {
-	e := &environment{o: o, root: root, tmp: tmp, apiKey: o.apiKey}
+	e := &environment{o: o, root: root, tmp: tmp}
 
 	if u := os.Getenv("BENCH_DATABASE_URL"); u != "" {
 		if err := checkLoopback(u); err != nil {
@@ -230,15 +230,9 @@ func (e *environment) preflight(ctx context.Context) error {
 		return err
 	}
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		if e.apiKey != "" {
-			return &authError{fmt.Sprintf("the service answered %d to the API key given by -api-key/BENCH_API_KEY; "+
-				"the bench database is new, so the key must be made in it (leave -api-key unset to let the bench "+
-				"run 'careteam apikey create'), or point BENCH_DATABASE_URL at the database that holds the key", status)}
-		}
 		key, why := e.createAPIKey(ctx)
 		if key == "" {
-			return &authError{fmt.Sprintf("the service answered %d (authentication required) and no key could be made (%s); "+
-				"set -api-key or BENCH_API_KEY to a key valid in the bench database", status, why)}
+			return &authError{fmt.Sprintf("the service answered %d (authentication required) and no key could be made (%s)", status, why)}
 		}
 		e.apiKey = key
 		logf("the service requires an API key: made one with 'careteam apikey create'")
@@ -332,21 +326,32 @@ func withDatabase(dsn, name string) string {
 	return u.String()
 }
 
-// checkLoopback refuses a BENCH_DATABASE_URL whose host is not on this
-// machine: the bench loads the server it talks to.
+// checkLoopback refuses a BENCH_DATABASE_URL that is not a postgres:// URL
+// or names any host, fallbacks included, that is not on this machine: the
+// bench loads the server it talks to, and drops and creates databases on
+// it.
 func checkLoopback(dsn string) error {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return errors.New("BENCH_DATABASE_URL: give a postgres:// URL (the bench names its own databases in it)")
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("BENCH_DATABASE_URL: %w", err)
 	}
-	host := cfg.Host
-	if strings.HasPrefix(host, "/") || host == "localhost" {
-		return nil
+	hosts := []string{cfg.Host}
+	for _, fb := range cfg.Fallbacks {
+		hosts = append(hosts, fb.Host)
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
+	for _, host := range hosts {
+		if strings.HasPrefix(host, "/") || host == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			continue
+		}
+		return fmt.Errorf("BENCH_DATABASE_URL names host %q: the bench only loads servers on this machine (loopback or a socket)", host)
 	}
-	return fmt.Errorf("BENCH_DATABASE_URL names host %q: the bench only loads servers on this machine (loopback or a socket)", host)
+	return nil
 }
 
 func readPostmasterPID(path string) int {

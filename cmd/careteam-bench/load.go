@@ -272,7 +272,7 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 	<-sampled
 	if unauthorized.Load() {
 		return nil, &authError{"the service answered 401/403 (authentication is required or the key lacks a scope): " +
-			"set -api-key or BENCH_API_KEY to a key with read,write scopes valid in the bench database"}
+			"the key the bench made was refused"}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -496,7 +496,7 @@ func (b *bench) burst(ctx context.Context, patient int, rng *rand.Rand, r *conte
 			continue
 		}
 		if a.status == "401" || a.status == "403" {
-			return out, &authError{"the service answered " + a.status + " to POST care-team: set -api-key or BENCH_API_KEY"}
+			return out, &authError{"the service answered " + a.status + " to POST care-team: the key the bench made was refused"}
 		}
 		if a.end.After(last) {
 			last = a.end

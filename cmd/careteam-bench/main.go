@@ -14,7 +14,7 @@
 // plus pgbench of the read query and the rate of a FHIR import. It prints a
 // table and writes the same figures as JSON to bench/results/.
 //
-//	go run ./cmd/careteam-bench            # the full run, about 4 minutes
+//	go run ./cmd/careteam-bench            # the full run, about 5 minutes
 //	go run ./cmd/careteam-bench -quick     # a smoke run, about 40 seconds
 //
 // All traffic stays on 127.0.0.1.
@@ -40,7 +40,6 @@ type options struct {
 	warmup       time.Duration
 	clients      int
 	quick        bool
-	apiKey       string
 	patients     int
 	providers    int
 	bursts       int
@@ -98,9 +97,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each load scenario")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up before each load scenario, not measured")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent connections of the load scenarios and of pgbench")
-	flag.BoolVar(&o.quick, "quick", false, "smoke run: 3s scenarios, 1s warm-up, 5 contention bursts")
-	flag.StringVar(&o.apiKey, "api-key", os.Getenv("BENCH_API_KEY"),
-		"API key sent as 'Authorization: Bearer KEY' (default $BENCH_API_KEY)")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run: 3s scenarios in one round (no interleaving), 1s warm-up, 5 contention bursts; "+
+		"overrides -duration, -warmup, -rounds and -bursts")
 	flag.IntVar(&o.patients, "patients", 10000, "patients to seed")
 	flag.IntVar(&o.providers, "providers", 2000, "providers to seed")
 	flag.IntVar(&o.bursts, "bursts", 20, "contention bursts")
@@ -125,8 +123,14 @@ func main() {
 	if o.quick {
 		o.duration, o.warmup, o.bursts, o.rounds = 3*time.Second, time.Second, 5, 1
 	}
-	if o.clients < 1 || o.patients < 200 || o.providers < o.burstSize || o.bursts < 1 {
-		fmt.Fprintln(os.Stderr, "careteam-bench: need -clients >= 1, -patients >= 200, -providers >= -burst-size, -bursts >= 1")
+	if o.clients < 1 || o.patients < 200 || o.providers < o.burstSize || o.bursts < 1 || o.rounds < 1 ||
+		o.rate < 0 || o.rateFraction <= 0 {
+		fmt.Fprintln(os.Stderr, "careteam-bench: need -clients >= 1, -patients >= 200, -providers >= -burst-size, -bursts >= 1, "+
+			"-rounds >= 1, -rate >= 0, -rate-fraction > 0")
+		os.Exit(2)
+	}
+	if o.runs("create-rate") && !o.runs("reference") && o.rate == 0 {
+		fmt.Fprintln(os.Stderr, "careteam-bench: -only create-rate needs -rate, or the reference scenario to take the rate from")
 		os.Exit(2)
 	}
 
