@@ -250,4 +250,3 @@ func pathID(c *gin.Context, name string) (uuid.UUID, bool) {
 func badRune(r rune) bool {
 	return r == utf8.RuneError || unicode.IsControl(r)
 }
-
