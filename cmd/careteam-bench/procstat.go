@@ -106,16 +106,25 @@ func procCPU(pid int) (self, children time.Duration, ppid int) {
 // backend still running, and every backend that ended (the postmaster has
 // reaped those, so their time is in its children's time).
 func postgresCPU(postmaster int) time.Duration {
-	self, reaped, _ := procCPU(postmaster)
-	total := self + reaped
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil || pid == postmaster {
-			continue
+	// A backend that exits between reading the postmaster's reaped time
+	// and reading the live children would be counted in neither: read
+	// again until the reaped time holds still across the scan.
+	var total time.Duration
+	for range 5 {
+		self, reaped, _ := procCPU(postmaster)
+		total = self + reaped
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(filepath.Base(d))
+			if err != nil || pid == postmaster {
+				continue
+			}
+			if own, _, ppid := procCPU(pid); ppid == postmaster {
+				total += own
+			}
 		}
-		if own, _, ppid := procCPU(pid); ppid == postmaster {
-			total += own
+		if _, again, _ := procCPU(postmaster); again == reaped {
+			break
 		}
 	}
 	return total

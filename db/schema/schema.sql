@@ -224,8 +224,10 @@ DECLARE
     replaced uuid[] := '{}';
     ended_at timestamptz;
 BEGIN
-    PERFORM FROM patients AS p WHERE p.id = p_patient_id FOR UPDATE OF p;
-    IF NOT FOUND THEN
+    -- Both references are checked before any lock, so that a request that
+    -- names a missing one holds nothing; a missing patient is reported
+    -- first. Patients are never deleted, so the lock finds the row.
+    IF NOT EXISTS (SELECT FROM patients AS p WHERE p.id = p_patient_id) THEN
         RAISE EXCEPTION 'no such patient'
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'fk_care_team_assignments_patient';
     END IF;
@@ -233,6 +235,7 @@ BEGIN
         RAISE EXCEPTION 'no such provider'
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'fk_care_team_assignments_provider';
     END IF;
+    PERFORM FROM patients AS p WHERE p.id = p_patient_id FOR UPDATE OF p;
 
     FOR held IN
         SELECT c.*
