@@ -110,6 +110,12 @@ func TestRawDriverRetriesAConnectionTheServerClosedWhileIdle(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	srv.Config.IdleTimeout = 20 * time.Millisecond
+	closed := make(chan struct{}, 8)
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
 	srv.Start()
 	defer srv.Close()
 	d, err := newRawDriver(srv.URL, "", 1)
@@ -122,7 +128,12 @@ func TestRawDriverRetriesAConnectionTheServerClosedWhileIdle(t *testing.T) {
 		if err != nil || status != 200 || string(body) != "ok" {
 			t.Fatalf("request %d: %d %q %v", i, status, body, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Go on once the server has closed the idle connection.
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the server did not close the idle connection")
+		}
 	}
 }
 

@@ -56,18 +56,20 @@ func (b *bench) runAll(ctx context.Context) error {
 	}
 	createVars := map[string]int{"plo": s.createLo, "phi": s.createHi, "nprov": s.providers}
 
+	// A step runs when -only names any of its scenarios.
 	steps := []struct {
-		name, label string
-		run         func() error
+		names []string
+		label string
+		run   func() error
 	}{
-		{"create", "1 create and 5 reference, interleaved", func() error {
+		{[]string{"create", "reference"}, "1 create and 5 reference, interleaved", func() error {
 			var err error
-			b.res.Create, b.res.Reference, err = b.pair(ctx, "create", "reference", createOp, func() (*scenarioResult, error) {
+			b.res.Create, b.res.Reference, err = b.pair(ctx, "create", "reference", 0, createOp, func() (*scenarioResult, error) {
 				return b.reference(ctx, "reference", "pgbench-create.sql", createVars)
 			})
 			return err
 		}},
-		{"create-rate", "1' create and 5' reference at a fixed rate, interleaved", func() error {
+		{[]string{"create-rate", "reference-rate"}, "1' create and 5' reference at a fixed rate, interleaved", func() error {
 			rate := b.o.rate
 			if rate == 0 && b.res.Reference != nil {
 				rate = b.o.rateFraction * b.res.Reference.RPS
@@ -77,24 +79,24 @@ func (b *bench) runAll(ctx context.Context) error {
 				return nil
 			}
 			var err error
-			b.res.CreateRate, b.res.ReferenceRate, err = b.pair(ctx, "create-rate", "reference-rate",
+			b.res.CreateRate, b.res.ReferenceRate, err = b.pair(ctx, "create-rate", "reference-rate", rate,
 				createOp, func() (*scenarioResult, error) {
 					b.rate = rate
 					defer func() { b.rate = 0 }()
 					return b.reference(ctx, "reference-rate", "pgbench-create.sql", createVars)
-				}, rate)
+				})
 			return err
 		}},
-		{"read", "2 read and the read query in pgbench, interleaved", func() error {
+		{[]string{"read", "read-pgbench"}, "2 read and the read query in pgbench, interleaved", func() error {
 			var err error
-			b.res.Read, b.res.ReadReference, err = b.pair(ctx, "read", "read-pgbench", func(rng *rand.Rand) (string, string, []byte) {
+			b.res.Read, b.res.ReadReference, err = b.pair(ctx, "read", "read-pgbench", 0, func(rng *rand.Rand) (string, string, []byte) {
 				return http.MethodGet, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team", nil
 			}, func() (*scenarioResult, error) {
 				return b.reference(ctx, "read-pgbench", "pgbench-read.sql", map[string]int{"rhi": s.readHi})
 			})
 			return err
 		}},
-		{"reassign", "3 reassign", func() error {
+		{[]string{"reassign"}, "3 reassign", func() error {
 			r, err := b.httpScenario(ctx, "reassign", func(rng *rand.Rand) (string, string, []byte) {
 				return http.MethodPut, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team/primary",
 					[]byte(`{"provider_id":"` + providerID(1+rng.IntN(s.providers)) + `"}`)
@@ -102,12 +104,12 @@ func (b *bench) runAll(ctx context.Context) error {
 			b.res.Reassign = r
 			return err
 		}},
-		{"contention", "4 contention", func() error {
+		{[]string{"contention"}, "4 contention", func() error {
 			r, err := b.contention(ctx)
 			b.res.Contention = r
 			return err
 		}},
-		{"import", "import", func() error {
+		{[]string{"import"}, "import", func() error {
 			r, err := b.importRate(ctx)
 			b.res.Import = r
 			return err
@@ -117,8 +119,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !b.o.runs(st.name) && !(st.name == "create" && b.o.runs("reference")) &&
-			!(st.name == "create-rate" && b.o.runs("reference-rate")) && !(st.name == "read" && b.o.runs("read-pgbench")) {
+		if !slices.ContainsFunc(st.names, b.o.runs) {
 			continue
 		}
 		if err := b.env.checkpoint(ctx); err != nil {
@@ -193,6 +194,49 @@ type scenarioResult struct {
 	lat []time.Duration // every latency, for merging slices
 }
 
+// workerTally is what one worker of a load scenario saw in the measured
+// window.
+type workerTally struct {
+	lat    []time.Duration
+	status map[string]int
+	errs   int
+	sample string
+}
+
+// record counts one answer (its status label and latency), or a request
+// that got none.
+func (w *workerTally) record(label string, lat time.Duration, err error) {
+	if err != nil {
+		w.errs++
+		if w.sample == "" {
+			w.sample = err.Error()
+		}
+		return
+	}
+	if w.status == nil {
+		w.status = map[string]int{}
+	}
+	w.lat = append(w.lat, lat)
+	w.status[label]++
+}
+
+// addTallies adds the workers' counts and latencies to r and summarises
+// the latencies.
+func (r *scenarioResult) addTallies(ws []workerTally) {
+	for _, w := range ws {
+		r.lat = append(r.lat, w.lat...)
+		for k, v := range w.status {
+			r.Status[k] += v
+		}
+		r.TransportErrs += w.errs
+		if r.ErrorSample == "" {
+			r.ErrorSample = w.sample
+		}
+	}
+	r.Requests = int64(len(r.lat) + r.TransportErrs)
+	r.Latency = summarise(r.lat)
+}
+
 // op is one request of a closed loop: it returns the outcome's label (an
 // HTTP status, "ok", ...) or an error when no answer came.
 type op func(ctx context.Context, worker int, rng *rand.Rand) (string, error)
@@ -224,20 +268,13 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 		measureStart.Store(start)
 	}()
 
-	type workerState struct {
-		lat    []time.Duration
-		status map[string]int
-		errs   int
-		sample string
-	}
-	states := make([]workerState, clients)
+	states := make([]workerTally, clients)
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := &states[i]
-			st.status = map[string]int{}
 			st.lat = make([]time.Duration, 0, 1<<14)
 			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
 			for ctx.Err() == nil && !unauthorized.Load() {
@@ -253,18 +290,10 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 				if start := measureStart.Load(); start == 0 || t0.UnixNano() < start {
 					continue
 				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					st.errs++
-					if st.sample == "" {
-						st.sample = err.Error()
-					}
-					continue
+				if err != nil && ctx.Err() != nil {
+					return
 				}
-				st.lat = append(st.lat, d)
-				st.status[label]++
+				st.record(label, d, err)
 			}
 		}()
 	}
@@ -281,21 +310,8 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 
 	r := &scenarioResult{Name: name, Driver: driver, Clients: clients, Status: map[string]int{},
 		Seconds: b.o.duration.Seconds(), CPU: before.to(after), PeakSinceStart: pid > 0 && !resetOK}
-	var all []time.Duration
-	for _, st := range states {
-		all = append(all, st.lat...)
-		for k, v := range st.status {
-			r.Status[k] += v
-		}
-		r.TransportErrs += st.errs
-		if r.ErrorSample == "" {
-			r.ErrorSample = st.sample
-		}
-	}
-	r.Requests = int64(len(all) + r.TransportErrs)
-	r.RPS = float64(len(all)) / r.Seconds
-	r.Latency = summarise(all)
-	r.lat = all
+	r.addTallies(states)
+	r.RPS = float64(len(r.lat)) / r.Seconds
 	if pid > 0 {
 		rss, peak := memory(pid)
 		r.ServiceRSSMiB, r.ServicePeakRSSMiB = mib(rss), mib(peak)
@@ -304,15 +320,15 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 }
 
 // pair runs HTTP scenario name (next's requests) and its reference
-// interleaved (see interleave), or only the one that -only names. With a
-// rate, the HTTP side is an open loop at that rate.
-func (b *bench) pair(ctx context.Context, name, refName string,
-	next func(rng *rand.Rand) (string, string, []byte), ref func() (*scenarioResult, error), rate ...float64) (*scenarioResult, *scenarioResult, error) {
+// interleaved (see interleave), or only the one that -only names. A rate
+// above 0 makes the HTTP side an open loop at that rate; 0 a closed loop.
+func (b *bench) pair(ctx context.Context, name, refName string, rate float64,
+	next func(rng *rand.Rand) (string, string, []byte), ref func() (*scenarioResult, error)) (*scenarioResult, *scenarioResult, error) {
 	var httpSide func() (*scenarioResult, error)
 	if b.o.runs(name) {
 		httpSide = func() (*scenarioResult, error) {
-			if len(rate) > 0 {
-				return b.openLoop(ctx, name, rate[0], next)
+			if rate > 0 {
+				return b.openLoop(ctx, name, rate, next)
 			}
 			return b.httpScenario(ctx, name, next)
 		}

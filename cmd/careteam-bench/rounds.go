@@ -24,6 +24,7 @@ func (b *bench) interleave(ctx context.Context, first, second func() (*scenarioR
 
 	fns := [2]func() (*scenarioResult, error){first, second}
 	var merged [2]*scenarioResult
+	firstSlice := true
 	for i := range rounds {
 		if i > 0 {
 			b.o.warmup = min(saved.warmup, 2*time.Second)
@@ -40,9 +41,13 @@ func (b *bench) interleave(ctx context.Context, first, second func() (*scenarioR
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
 			}
-			if err := b.env.checkpoint(ctx); err != nil {
-				logf("CHECKPOINT failed, figures may vary more: %v", err)
+			// The first slice starts from the checkpoint runAll made.
+			if !firstSlice {
+				if err := b.env.checkpoint(ctx); err != nil {
+					logf("CHECKPOINT failed, figures may vary more: %v", err)
+				}
 			}
+			firstSlice = false
 			r, err := fns[k]()
 			if err != nil {
 				return nil, nil, err
@@ -143,22 +148,15 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 		before = sampleCPU(pid, b.env.pgPID)
 	}()
 
-	type workerState struct {
-		lat    []time.Duration
-		status map[string]int
-		errs   int
-		sample string
-		last   time.Time // the last answer's arrival
-	}
 	clients := b.o.clients
-	states := make([]workerState, clients)
+	states := make([]workerTally, clients)
+	lastAnswer := make([]time.Time, clients) // per worker
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := &states[i]
-			st.status = map[string]int{}
 			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
 			for ctx.Err() == nil {
 				due := nextDue()
@@ -175,20 +173,12 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 				if due.Before(measureStart) {
 					continue
 				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					st.errs++
-					if st.sample == "" {
-						st.sample = err.Error()
-					}
-					continue
+				if err != nil && ctx.Err() != nil {
+					return
 				}
-				st.lat = append(st.lat, lat)
-				st.status[label]++
-				if done.After(st.last) {
-					st.last = done
+				st.record(label, lat, err)
+				if err == nil {
+					lastAnswer[i] = done
 				}
 			}
 		}()
@@ -202,34 +192,23 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 	r := &scenarioResult{Name: name, Driver: b.drv.describe() + ", open loop", Clients: clients,
 		Status: map[string]int{}, Seconds: b.o.duration.Seconds(), CPU: before.to(after),
 		PeakSinceStart: pid > 0 && !resetOK, TargetRPS: rate}
-	for _, st := range states {
-		r.lat = append(r.lat, st.lat...)
-		for k, v := range st.status {
-			r.Status[k] += v
-		}
-		r.TransportErrs += st.errs
-		if r.ErrorSample == "" {
-			r.ErrorSample = st.sample
-		}
-	}
-	if label := "401"; r.Status[label] > 0 || r.Status["403"] > 0 {
+	r.addTallies(states)
+	if r.Status["401"] > 0 || r.Status["403"] > 0 {
 		return nil, &authError{"the service answered 401/403: the key the bench made was refused"}
 	}
 	// The rate served: the answers over the time from the window's start to
 	// the last of them, which is longer than the window when the service
 	// fell behind the schedule. Only that rate says whether it kept up.
 	var last time.Time
-	for _, st := range states {
-		if st.last.After(last) {
-			last = st.last
+	for _, t := range lastAnswer {
+		if t.After(last) {
+			last = t
 		}
 	}
 	if span := last.Sub(measureStart); span > b.o.duration {
 		r.Seconds = span.Seconds()
 	}
-	r.Requests = int64(len(r.lat) + r.TransportErrs)
 	r.RPS = float64(len(r.lat)) / r.Seconds
-	r.Latency = summarise(r.lat)
 	if pid > 0 {
 		rss, peak := memory(pid)
 		r.ServiceRSSMiB, r.ServicePeakRSSMiB = mib(rss), mib(peak)

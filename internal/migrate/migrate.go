@@ -14,6 +14,7 @@ import (
 
 	"github.com/amacneil/dbmate/v2/pkg/dbmate"
 	_ "github.com/amacneil/dbmate/v2/pkg/driver/postgres" // dbmate's postgres driver
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/careteam/careteam/db"
@@ -135,6 +136,9 @@ func (m *Migrator) Up(ctx context.Context) error {
 		}
 	}
 
+	if err := refuseOutOfOrder(d); err != nil {
+		return err
+	}
 	if err := m.refuseRejectedRows(ctx); err != nil {
 		return err
 	}
@@ -194,8 +198,38 @@ func (m *Migrator) Pending() ([]string, error) {
 }
 
 // ErrRejectedRows means the database holds rows that a pending migration
-// would reject; "careteam db check" lists them.
+// would reject; "careteam db check" lists them. The error Up returns is a
+// *RejectedRowsError.
 var ErrRejectedRows = errors.New("rows a migration would reject")
+
+// RepairCommand is the command that ends surplus PRIMARY assignments.
+const RepairCommand = "careteam db repair-primaries"
+
+// RejectedRowsError names the patients whose rows a pending migration would
+// reject, and tells the operator how to repair them.
+type RejectedRowsError struct {
+	// Patients are the patients with more than one active PRIMARY.
+	Patients []uuid.UUID
+	// Active is the number of active PRIMARY assignments of each.
+	Active []int
+}
+
+func (e *RejectedRowsError) Is(target error) bool { return target == ErrRejectedRows }
+
+func (e *RejectedRowsError) Error() string {
+	var names []string
+	for i, p := range e.Patients {
+		if i == 20 {
+			names = append(names, "...")
+			break
+		}
+		names = append(names, fmt.Sprintf("%s (%d active)", p, e.Active[i]))
+	}
+	return fmt.Sprintf("%v: %d patient(s) have more than one active PRIMARY: %s; "+
+		"see them with \"careteam db check\", end the surplus with "+
+		"\"%s --keep newest\" (or --keep oldest; try --dry-run first), "+
+		"then migrate again", ErrRejectedRows, len(e.Patients), strings.Join(names, ", "), RepairCommand)
+}
 
 // refuseRejectedRows stops Up before it starts when the database holds rows
 // a migration would reject, naming the patients and the command that
@@ -214,19 +248,39 @@ func (m *Migrator) refuseRejectedRows(ctx context.Context) error {
 	if len(findings) == 0 {
 		return nil
 	}
-
-	var names []string
-	for i, f := range findings {
-		if i == 20 {
-			names = append(names, "...")
-			break
-		}
-		names = append(names, fmt.Sprintf("%s (%d active)", f.PatientID, len(f.Assignments)))
+	rejected := &RejectedRowsError{}
+	for _, f := range findings {
+		rejected.Patients = append(rejected.Patients, f.PatientID)
+		rejected.Active = append(rejected.Active, len(f.Assignments))
 	}
-	return fmt.Errorf("%w: %d patient(s) have more than one active PRIMARY: %s; "+
-		"see them with \"careteam db check\", end the surplus with "+
-		"\"careteam db repair-primaries --keep newest\" (or --keep oldest; try --dry-run first), "+
-		"then migrate again", ErrRejectedRows, len(findings), strings.Join(names, ", "))
+	return rejected
+}
+
+// ErrOutOfOrder means a pending migration is older than one already
+// applied: in a deploy, a branch merged out of order, which needs a new
+// version.
+var ErrOutOfOrder = errors.New("migration out of order")
+
+// refuseOutOfOrder stops Up before it starts when a pending migration is
+// older than the newest applied one. dbmate's strict mode refuses it too,
+// but says so only in its text.
+func refuseOutOfOrder(d *dbmate.DB) error {
+	all, err := d.FindMigrations()
+	if err != nil {
+		return fmt.Errorf("find migrations: %w", err)
+	}
+	newest := ""
+	for _, mg := range all {
+		if mg.Applied && mg.Version > newest {
+			newest = mg.Version
+		}
+	}
+	for _, mg := range all {
+		if !mg.Applied && mg.Version <= newest {
+			return fmt.Errorf("%w: %s is older than the applied %s; give it a newer version", ErrOutOfOrder, mg.FileName, newest)
+		}
+	}
+	return nil
 }
 
 func (m *Migrator) dropInvalidPrimaryIndex(ctx context.Context, d *dbmate.DB) error {

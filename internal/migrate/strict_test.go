@@ -2,8 +2,8 @@ package migrate_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
-	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -40,7 +40,7 @@ func TestOutOfOrderMigrationIsRefused(t *testing.T) {
 		"-- migrate:up\nCREATE TABLE merged_late (id int);\n-- migrate:down\nDROP TABLE merged_late;\n")}
 
 	err = m.WithMigrations(files).Up(ctx)
-	if err == nil || !strings.Contains(err.Error(), "out of order") {
+	if !errors.Is(err, migrate.ErrOutOfOrder) {
 		t.Fatalf("up with a late migration: %v, want it refused as out of order", err)
 	}
 	conn := connect(t, dsn)
