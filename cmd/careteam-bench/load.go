@@ -69,23 +69,39 @@ func (b *bench) runAll(ctx context.Context) error {
 			})
 			return err
 		}},
-		{[]string{"create-rate", "reference-rate"}, "1' create and 5' reference at a fixed rate, interleaved", func() error {
-			rate := b.o.rate
-			if rate == 0 && b.res.Reference != nil {
-				rate = b.o.rateFraction * b.res.Reference.RPS
+		{[]string{"create-rate", "reference-rate"}, "1' create and 5' reference at fixed rates, interleaved", func() error {
+			rates, fractions := []float64(b.o.rate), make([]float64, len(b.o.rate))
+			if len(rates) == 0 && b.res.Reference != nil {
+				for _, f := range b.o.rateFraction {
+					rates = append(rates, f*b.res.Reference.RPS)
+					fractions = append(fractions, f)
+				}
 			}
-			if rate <= 0 {
+			if len(rates) == 0 {
 				logf("fixed-rate scenarios skipped: no -rate, and the reference did not run")
 				return nil
 			}
-			var err error
-			b.res.CreateRate, b.res.ReferenceRate, err = b.pair(ctx, "create-rate", "reference-rate", rate,
-				createOp, func() (*scenarioResult, error) {
-					b.rate = rate
-					defer func() { b.rate = 0 }()
-					return b.reference(ctx, "reference-rate", "pgbench-create.sql", createVars)
-				})
-			return err
+			for i, rate := range rates {
+				if i > 0 {
+					if err := b.env.checkpoint(ctx); err != nil {
+						logf("CHECKPOINT before the next rate failed, figures may vary more: %v", err)
+					}
+				}
+				logf("fixed rate %.0f rps", rate)
+				fr := fixedRate{RPS: rate, Fraction: fractions[i]}
+				var err error
+				fr.Create, fr.Reference, err = b.pair(ctx, "create-rate", "reference-rate", rate,
+					createOp, func() (*scenarioResult, error) {
+						b.rate = rate
+						defer func() { b.rate = 0 }()
+						return b.reference(ctx, "reference-rate", "pgbench-create.sql", createVars)
+					})
+				if err != nil {
+					return err
+				}
+				b.res.FixedRate = append(b.res.FixedRate, fr)
+			}
+			return nil
 		}},
 		{[]string{"read", "read-pgbench"}, "2 read and the read query in pgbench, interleaved", func() error {
 			var err error

@@ -25,10 +25,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,12 +56,37 @@ type options struct {
 	driver       string
 	only         stringSet
 	rounds       int
-	rateFraction float64
-	rate         float64
+	rateFraction floatList
+	rate         floatList
 	checkpoint   bool
 }
 
 type stringList []string
+
+// floatList is a comma-separated flag of positive numbers, in the order
+// given; setting it again replaces the list (so a default can be replaced).
+type floatList []float64
+
+func (f *floatList) String() string {
+	parts := make([]string, len(*f))
+	for i, v := range *f {
+		parts[i] = strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f *floatList) Set(v string) error {
+	var out floatList
+	for _, part := range strings.Split(v, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil || x <= 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("%q is not a positive number", part)
+		}
+		out = append(out, x)
+	}
+	*f = out
+	return nil
+}
 
 func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
@@ -114,8 +141,9 @@ func main() {
 	flag.StringVar(&o.driver, "driver", "raw", "the load generator's HTTP client: raw (a minimal HTTP/1.1 client, "+
 		"one kept-alive connection per worker) or nethttp (Go's net/http)")
 	flag.IntVar(&o.rounds, "rounds", 3, "slices each scenario and its reference are cut into, run alternately (ABBA...)")
-	flag.Float64Var(&o.rateFraction, "rate-fraction", 0.5, "the fixed-rate scenarios run at this fraction of the reference's TPS")
-	flag.Float64Var(&o.rate, "rate", 0, "the fixed-rate scenarios' requests per second (overrides -rate-fraction)")
+	o.rateFraction = floatList{0.25, 0.5}
+	flag.Var(&o.rateFraction, "rate-fraction", "the fixed-rate scenarios run at these fractions of the reference's TPS, comma-separated, one pair per fraction")
+	flag.Var(&o.rate, "rate", "the fixed-rate scenarios' requests per second, comma-separated (overrides -rate-fraction)")
 	flag.BoolVar(&o.checkpoint, "checkpoint", true, "run CHECKPOINT before each scenario and slice, so each starts from the same state")
 	flag.Var(&o.only, "only", "run only these scenarios, comma-separated: "+strings.Join(scenarioNames, ","))
 	flag.Var(&o.serviceEnv, "service-env", "NAME=VALUE added to the service's environment (repeatable), e.g. DB_MAX_CONNS=32")
@@ -124,12 +152,12 @@ func main() {
 		o.duration, o.warmup, o.bursts, o.rounds = 3*time.Second, time.Second, 5, 1
 	}
 	if o.clients < 1 || o.patients < 200 || o.providers < o.burstSize || o.bursts < 1 || o.rounds < 1 ||
-		o.rate < 0 || o.rateFraction <= 0 {
+		len(o.rateFraction) == 0 {
 		fmt.Fprintln(os.Stderr, "careteam-bench: need -clients >= 1, -patients >= 200, -providers >= -burst-size, -bursts >= 1, "+
-			"-rounds >= 1, -rate >= 0, -rate-fraction > 0")
+			"-rounds >= 1")
 		os.Exit(2)
 	}
-	if o.runs("create-rate") && !o.runs("reference") && o.rate == 0 {
+	if o.runs("create-rate") && !o.runs("reference") && len(o.rate) == 0 {
 		fmt.Fprintln(os.Stderr, "careteam-bench: -only create-rate needs -rate, or the reference scenario to take the rate from")
 		os.Exit(2)
 	}

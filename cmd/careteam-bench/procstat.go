@@ -51,9 +51,15 @@ type cpuUse struct {
 	LoadSeconds float64 `json:"load_generator_cpu_seconds"`
 	// BusyCores is the machine's mean number of busy cores.
 	BusyCores float64 `json:"machine_busy_cores"`
-	// OtherSeconds is the machine's busy CPU time not in the three above:
-	// interrupts (IRQSeconds, most of loopback TCP), other processes, steal.
+	// OtherSeconds is the machine's busy CPU time less the three above:
+	// other processes, steal, and interrupts that arrived while no party
+	// ran. It can be below zero: the kernel charges an interrupt to the
+	// process it interrupted as well as to the machine's irq time, so the
+	// parties' times already hold some interrupt time (most of loopback
+	// TCP runs as softirq in the sender's context).
 	OtherSeconds float64 `json:"other_cpu_seconds"`
+	// IRQSeconds is the machine's hard and soft interrupt time, whoever it
+	// was charged to: partly inside the parties' times, not on top of them.
 	IRQSeconds   float64 `json:"irq_softirq_cpu_seconds"`
 	StealSeconds float64 `json:"steal_cpu_seconds"`
 	WallSeconds  float64 `json:"wall_seconds"`
