@@ -42,7 +42,7 @@ vet: ## go vet, and sqlc vet against a freshly migrated throwaway database.
 	  PGOPTIONS='-c client_min_messages=warning' psql "$(CHECK_ADMIN_URL)" -qc 'DROP DATABASE IF EXISTS careteam_sqlc_vet WITH (FORCE)'; \
 	  exit $$status
 
-bench: ## Benchmark the service end to end (about 7 minutes); writes bench/results/<time>.json.
+bench: ## Benchmark the service end to end (about 6 minutes); writes bench/results/<time>.json.
 	$(GO) run ./cmd/careteam-bench $(BENCH_FLAGS)
 
 bench-quick: ## A short smoke run of the benchmark (about 40 seconds).

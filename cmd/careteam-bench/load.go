@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -73,8 +74,12 @@ func (b *bench) runAll(ctx context.Context) error {
 			rates, fractions := []float64(b.o.rate), make([]float64, len(b.o.rate))
 			if len(rates) == 0 && b.res.Reference != nil {
 				for _, f := range b.o.rateFraction {
-					rates = append(rates, f*b.res.Reference.RPS)
-					fractions = append(fractions, f)
+					if rate := f * b.res.Reference.RPS; rate >= 1 {
+						rates = append(rates, rate)
+						fractions = append(fractions, f)
+					} else {
+						logf("fixed rate %gx of the reference's %.1f TPS skipped: under 1 request per second", f, b.res.Reference.RPS)
+					}
 				}
 			}
 			if len(rates) == 0 {
@@ -217,11 +222,29 @@ type workerTally struct {
 	status map[string]int
 	errs   int
 	sample string
+	// keep makes record also keep each request in log (-latency-log).
+	keep bool
+	log  []latencySample
+}
+
+// latencySample is one measured request: when it started (or fell due,
+// in an open loop), how long its answer took, and its outcome.
+type latencySample struct {
+	at    time.Time
+	lat   time.Duration
+	label string
 }
 
 // record counts one answer (its status label and latency), or a request
-// that got none.
-func (w *workerTally) record(label string, lat time.Duration, err error) {
+// that got none; at is when the request started or fell due.
+func (w *workerTally) record(at time.Time, label string, lat time.Duration, err error) {
+	if w.keep {
+		l := label
+		if err != nil {
+			l = "no-answer"
+		}
+		w.log = append(w.log, latencySample{at: at, lat: lat, label: l})
+	}
 	if err != nil {
 		w.errs++
 		if w.sample == "" {
@@ -292,6 +315,7 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 			defer wg.Done()
 			st := &states[i]
 			st.lat = make([]time.Duration, 0, 1<<14)
+			st.keep = b.o.latencyLog
 			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
 			for ctx.Err() == nil && !unauthorized.Load() {
 				t0 := time.Now()
@@ -309,7 +333,7 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 				if err != nil && ctx.Err() != nil {
 					return
 				}
-				st.record(label, d, err)
+				st.record(t0, label, d, err)
 			}
 		}()
 	}
@@ -328,6 +352,7 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 		Seconds: b.o.duration.Seconds(), CPU: before.to(after), PeakSinceStart: pid > 0 && !resetOK}
 	r.addTallies(states)
 	r.RPS = float64(len(r.lat)) / r.Seconds
+	b.writeLatencyLog(name, states)
 	if pid > 0 {
 		rss, peak := memory(pid)
 		r.ServiceRSSMiB, r.ServicePeakRSSMiB = mib(rss), mib(peak)
@@ -685,6 +710,59 @@ func fetchTo(ctx context.Context, url, path string) error {
 		return err
 	}
 	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeLatencyLog appends the workers' kept requests, in time order, to
+// the scenario's latency log (-latency-log); the slices of an interleaved
+// scenario go to one file, on one time line. A failure to write is
+// reported and does not stop the run.
+func (b *bench) writeLatencyLog(name string, ws []workerTally) {
+	if !b.o.latencyLog {
+		return
+	}
+	var all []latencySample
+	for _, w := range ws {
+		all = append(all, w.log...)
+	}
+	slices.SortFunc(all, func(x, y latencySample) int { return x.at.Compare(y.at) })
+	path := filepath.Join(b.o.outDir, b.res.StartedAt.Format("20060102T150405Z")+"-"+name+".latency.csv")
+	if err := appendLatencies(path, b.res.StartedAt, all); err != nil {
+		logf("latency log %s: %v", name, err)
+		return
+	}
+	b.res.addLatencyLog(name, path)
+}
+
+// appendLatencies writes samples to path as CSV rows of seconds since
+// start, latency in milliseconds and outcome, with a header when the file
+// is new.
+func appendLatencies(path string, start time.Time, samples []latencySample) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		w.WriteString("t_s,latency_ms,status\n")
+	}
+	var line []byte
+	for _, s := range samples {
+		line = strconv.AppendFloat(line[:0], s.at.Sub(start).Seconds(), 'f', 4, 64)
+		line = append(line, ',')
+		line = strconv.AppendFloat(line, float64(s.lat.Microseconds())/1000, 'f', 3, 64)
+		line = append(line, ',')
+		line = append(line, s.label...)
+		line = append(line, '\n')
+		w.Write(line)
+	}
+	if err := w.Flush(); err != nil {
 		f.Close()
 		return err
 	}

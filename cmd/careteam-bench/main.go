@@ -59,6 +59,7 @@ type options struct {
 	rateFraction floatList
 	rate         floatList
 	checkpoint   bool
+	latencyLog   bool
 }
 
 type stringList []string
@@ -145,6 +146,8 @@ func main() {
 	flag.Var(&o.rateFraction, "rate-fraction", "the fixed-rate scenarios run at these fractions of the reference's TPS, comma-separated, one pair per fraction")
 	flag.Var(&o.rate, "rate", "the fixed-rate scenarios' requests per second, comma-separated (overrides -rate-fraction)")
 	flag.BoolVar(&o.checkpoint, "checkpoint", true, "run CHECKPOINT before each scenario and slice, so each starts from the same state")
+	flag.BoolVar(&o.latencyLog, "latency-log", false, "also write every measured request of the HTTP load scenarios "+
+		"(seconds since the run started, latency in ms, status) to <out>/<time>-<scenario>.latency.csv, to find stalls")
 	flag.Var(&o.only, "only", "run only these scenarios, comma-separated: "+strings.Join(scenarioNames, ","))
 	flag.Var(&o.serviceEnv, "service-env", "NAME=VALUE added to the service's environment (repeatable), e.g. DB_MAX_CONNS=32")
 	flag.Parse()
@@ -152,13 +155,13 @@ func main() {
 		o.duration, o.warmup, o.bursts, o.rounds = 3*time.Second, time.Second, 5, 1
 	}
 	if o.clients < 1 || o.patients < 200 || o.providers < o.burstSize || o.bursts < 1 || o.rounds < 1 ||
-		len(o.rateFraction) == 0 {
+		len(o.rateFraction) == 0 || slices.ContainsFunc(o.rate, func(r float64) bool { return r < 1 }) {
 		fmt.Fprintln(os.Stderr, "careteam-bench: need -clients >= 1, -patients >= 200, -providers >= -burst-size, -bursts >= 1, "+
-			"-rounds >= 1")
+			"-rounds >= 1, every -rate >= 1")
 		os.Exit(2)
 	}
-	if o.runs("create-rate") && !o.runs("reference") && len(o.rate) == 0 {
-		fmt.Fprintln(os.Stderr, "careteam-bench: -only create-rate needs -rate, or the reference scenario to take the rate from")
+	if (o.runs("create-rate") || o.runs("reference-rate")) && !o.runs("reference") && len(o.rate) == 0 {
+		fmt.Fprintln(os.Stderr, "careteam-bench: -only create-rate or reference-rate needs -rate, or the reference scenario to take the rates from")
 		os.Exit(2)
 	}
 

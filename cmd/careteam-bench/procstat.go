@@ -53,13 +53,14 @@ type cpuUse struct {
 	BusyCores float64 `json:"machine_busy_cores"`
 	// OtherSeconds is the machine's busy CPU time less the three above:
 	// other processes, steal, and interrupts that arrived while no party
-	// ran. It can be below zero: the kernel charges an interrupt to the
-	// process it interrupted as well as to the machine's irq time, so the
-	// parties' times already hold some interrupt time (most of loopback
-	// TCP runs as softirq in the sender's context).
+	// ran. It is a difference of two differently made figures (a
+	// process's time is its measured run time, the machine's busy time is
+	// sampled at each timer tick), so small values either side of zero,
+	// negative ones included, are noise.
 	OtherSeconds float64 `json:"other_cpu_seconds"`
-	// IRQSeconds is the machine's hard and soft interrupt time, whoever it
-	// was charged to: partly inside the parties' times, not on top of them.
+	// IRQSeconds is the machine's hard and soft interrupt time (most of it
+	// loopback TCP): part of the busy time, and partly also inside the
+	// times of the processes the interrupts arrived in.
 	IRQSeconds   float64 `json:"irq_softirq_cpu_seconds"`
 	StealSeconds float64 `json:"steal_cpu_seconds"`
 	WallSeconds  float64 `json:"wall_seconds"`

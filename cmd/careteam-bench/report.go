@@ -28,7 +28,7 @@ type results struct {
 	Read          *scenarioResult `json:"read"`
 	ReadReference *scenarioResult `json:"read_pgbench"`
 	// FixedRate holds scenarios 1 and 5 as open loops at fixed rates: the
-	// latency at stated loads, lowest rate first.
+	// latency at stated loads, in the order the rates were given.
 	FixedRate  []fixedRate       `json:"fixed_rate"`
 	Reassign   *scenarioResult   `json:"reassign"`
 	Contention *contentionResult `json:"contention"`
@@ -38,7 +38,9 @@ type results struct {
 	Targets []target           `json:"targets"`
 	// Profiles lists the pprof files of a -profile run, per scenario.
 	Profiles map[string][]string `json:"profiles,omitempty"`
-	mu       sync.Mutex
+	// LatencyLogs lists the files of a -latency-log run, per scenario.
+	LatencyLogs map[string]string `json:"latency_logs,omitempty"`
+	mu          sync.Mutex
 }
 
 func (r *results) addProfile(scenario, path string) {
@@ -58,6 +60,15 @@ type fixedRate struct {
 	Fraction  float64         `json:"fraction_of_reference,omitempty"`
 	Create    *scenarioResult `json:"create"`
 	Reference *scenarioResult `json:"reference"`
+}
+
+func (r *results) addLatencyLog(scenario, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.LatencyLogs == nil {
+		r.LatencyLogs = map[string]string{}
+	}
+	r.LatencyLogs[scenario] = path
 }
 
 type target struct {
@@ -298,6 +309,18 @@ func printTable(w io.Writer, r *results) {
 		sort.Strings(names)
 		for _, k := range names {
 			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(r.Profiles[k], " "))
+		}
+	}
+
+	if len(r.LatencyLogs) > 0 {
+		fmt.Fprintln(w, "\nlatency logs (seconds since the run started, latency ms, status):")
+		names := make([]string, 0, len(r.LatencyLogs))
+		for k := range r.LatencyLogs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(w, "  %s: %s\n", k, r.LatencyLogs[k])
 		}
 	}
 

@@ -157,6 +157,7 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 		go func() {
 			defer wg.Done()
 			st := &states[i]
+			st.keep = b.o.latencyLog
 			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
 			for ctx.Err() == nil {
 				due := nextDue()
@@ -176,7 +177,7 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 				if err != nil && ctx.Err() != nil {
 					return
 				}
-				st.record(label, lat, err)
+				st.record(due, label, lat, err)
 				if err == nil {
 					lastAnswer[i] = done
 				}
@@ -193,6 +194,7 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 		Status: map[string]int{}, Seconds: b.o.duration.Seconds(), CPU: before.to(after),
 		PeakSinceStart: pid > 0 && !resetOK, TargetRPS: rate}
 	r.addTallies(states)
+	b.writeLatencyLog(fmt.Sprintf("%s-%.0frps", name, rate), states)
 	if r.Status["401"] > 0 || r.Status["403"] > 0 {
 		return nil, &authError{"the service answered 401/403: the key the bench made was refused"}
 	}
