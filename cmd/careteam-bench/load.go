@@ -29,8 +29,6 @@ type bench struct {
 	env *environment
 	res *results
 	drv driver
-	// rate, when set, makes the next reference an open loop at this rate.
-	rate float64
 	// logNo numbers pgbench's log files.
 	logNo int
 	// noProfile skips profiling slices after a scenario's first.
@@ -66,7 +64,7 @@ func (b *bench) runAll(ctx context.Context) error {
 		{[]string{"create", "reference"}, "1 create and 5 reference, interleaved", func() error {
 			var err error
 			b.res.Create, b.res.Reference, err = b.pair(ctx, "create", "reference", 0, createOp, func() (*scenarioResult, error) {
-				return b.reference(ctx, "reference", "pgbench-create.sql", createVars)
+				return b.reference(ctx, "reference", "pgbench-create.sql", createVars, 0)
 			})
 			return err
 		}},
@@ -86,6 +84,10 @@ func (b *bench) runAll(ctx context.Context) error {
 				logf("fixed-rate scenarios skipped: no -rate, and the reference did not run")
 				return nil
 			}
+			pgbenchR := !b.referenceThroughPgx()
+			if !pgbenchR {
+				logf("the fixed-rate reference skipped: it needs pgbench -R")
+			}
 			for i, rate := range rates {
 				if i > 0 {
 					if err := b.env.checkpoint(ctx); err != nil {
@@ -95,12 +97,13 @@ func (b *bench) runAll(ctx context.Context) error {
 				logf("fixed rate %.0f rps", rate)
 				fr := fixedRate{RPS: rate, Fraction: fractions[i]}
 				var err error
-				fr.Create, fr.Reference, err = b.pair(ctx, "create-rate", "reference-rate", rate,
-					createOp, func() (*scenarioResult, error) {
-						b.rate = rate
-						defer func() { b.rate = 0 }()
-						return b.reference(ctx, "reference-rate", "pgbench-create.sql", createVars)
-					})
+				var ref func() (*scenarioResult, error)
+				if pgbenchR {
+					ref = func() (*scenarioResult, error) {
+						return b.reference(ctx, "reference-rate", "pgbench-create.sql", createVars, rate)
+					}
+				}
+				fr.Create, fr.Reference, err = b.pair(ctx, "create-rate", "reference-rate", rate, createOp, ref)
 				if err != nil {
 					return err
 				}
@@ -113,7 +116,7 @@ func (b *bench) runAll(ctx context.Context) error {
 			b.res.Read, b.res.ReadReference, err = b.pair(ctx, "read", "read-pgbench", 0, func(rng *rand.Rand) (string, string, []byte) {
 				return http.MethodGet, "/v1/patients/" + patientID(1+rng.IntN(s.readHi)) + "/care-team", nil
 			}, func() (*scenarioResult, error) {
-				return b.reference(ctx, "read-pgbench", "pgbench-read.sql", map[string]int{"rhi": s.readHi})
+				return b.reference(ctx, "read-pgbench", "pgbench-read.sql", map[string]int{"rhi": s.readHi}, 0)
 			})
 			return err
 		}},
@@ -235,6 +238,17 @@ type latencySample struct {
 	label string
 }
 
+// tallies returns one empty tally per worker, keeping every request when
+// -latency-log asks for it.
+func (b *bench) tallies(workers int) []workerTally {
+	ws := make([]workerTally, workers)
+	for i := range ws {
+		ws[i].lat = make([]time.Duration, 0, 1<<14)
+		ws[i].keep = b.o.latencyLog
+	}
+	return ws
+}
+
 // record counts one answer (its status label and latency), or a request
 // that got none; at is when the request started or fell due.
 func (w *workerTally) record(at time.Time, label string, lat time.Duration, err error) {
@@ -307,15 +321,13 @@ func (b *bench) closedLoop(ctx context.Context, name, driver string, clients int
 		measureStart.Store(start)
 	}()
 
-	states := make([]workerTally, clients)
+	states := b.tallies(clients)
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := &states[i]
-			st.lat = make([]time.Duration, 0, 1<<14)
-			st.keep = b.o.latencyLog
 			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
 			for ctx.Err() == nil && !unauthorized.Load() {
 				t0 := time.Now()

@@ -21,19 +21,34 @@ import (
 
 // reference runs a pgbench script of bench/ against the bench database
 // with the scenarios' client count, or, when pgbench is missing (or
-// -reference pgx), the same statements through pgx.
-func (b *bench) reference(ctx context.Context, name, script string, vars map[string]int) (*scenarioResult, error) {
-	path, err := exec.LookPath("pgbench")
-	switch {
-	case b.o.reference == "pgx", b.o.reference == "auto" && err != nil:
-		if err != nil {
+// -reference pgx), the same statements through pgx. A rate above 0 makes
+// it an open loop at that rate (pgbench -R), which only pgbench runs: see
+// referenceThroughPgx.
+func (b *bench) reference(ctx context.Context, name, script string, vars map[string]int, rate float64) (*scenarioResult, error) {
+	if b.referenceThroughPgx() {
+		if rate > 0 {
+			return nil, fmt.Errorf("%s: a fixed-rate reference needs pgbench", name)
+		}
+		if b.o.reference == "auto" {
 			logf("pgbench not found: running %s through pgx", name)
 		}
 		return b.pgxReference(ctx, name, script, vars)
-	case err != nil:
+	}
+	path, err := exec.LookPath("pgbench")
+	if err != nil {
 		return nil, fmt.Errorf("%w: install postgresql-client, or run with -reference pgx", errNoPgbench)
 	}
-	return b.pgbench(ctx, path, name, filepath.Join(b.env.root, "bench", script), vars)
+	return b.pgbench(ctx, path, name, filepath.Join(b.env.root, "bench", script), vars, rate)
+}
+
+// referenceThroughPgx reports whether the references run through pgx:
+// when -reference pgx says so, or -reference auto finds no pgbench.
+func (b *bench) referenceThroughPgx() bool {
+	if b.o.reference != "auto" {
+		return b.o.reference == "pgx"
+	}
+	_, err := exec.LookPath("pgbench")
+	return err != nil
 }
 
 var (
@@ -42,12 +57,12 @@ var (
 	failedRE    = regexp.MustCompile(`(?m)^number of failed transactions: (\d+)`)
 )
 
-func (b *bench) pgbench(ctx context.Context, bin, name, script string, vars map[string]int) (*scenarioResult, error) {
+func (b *bench) pgbench(ctx context.Context, bin, name, script string, vars map[string]int, rate float64) (*scenarioResult, error) {
 	args := []string{"-n", "-c", strconv.Itoa(b.o.clients), "-j", "2", "-M", "prepared", "-f", script}
-	if b.rate > 0 {
+	if rate > 0 {
 		// Open loop: transactions are scheduled at this rate, and each
 		// latency counts from its scheduled start.
-		args = append(args, "-R", strconv.FormatFloat(b.rate, 'f', 0, 64))
+		args = append(args, "-R", strconv.FormatFloat(rate, 'f', 0, 64))
 	}
 	keys := make([]string, 0, len(vars))
 	for k := range vars {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -210,13 +212,8 @@ func p99Text(s *scenarioResult) string {
 }
 
 func statusText(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
 	}
 	return strings.Join(parts, " ")
@@ -247,7 +244,7 @@ func printTable(w io.Writer, r *results) {
 			s.CPU.ServiceSeconds, s.CPU.PostgresSeconds, s.CPU.LoadSeconds, s.CPU.OtherSeconds, s.CPU.IRQSeconds, s.CPU.BusyCores, status)
 	}
 	row("1 create (POST care-team)", r.Create)
-	row("5 reference (pgbench 4-stmt tx)", r.Reference)
+	row("5 reference ("+referenceTool(r.Reference)+" 4-stmt tx)", r.Reference)
 	for _, fr := range r.FixedRate {
 		if fr.Create != nil {
 			row(fmt.Sprintf("1' create at %.0f rps (open loop)", fr.RPS), fr.Create)
@@ -257,7 +254,7 @@ func printTable(w io.Writer, r *results) {
 		}
 	}
 	row("2 read (GET care-team)", r.Read)
-	row("  read query (pgbench)", r.ReadReference)
+	row("  read query ("+referenceTool(r.ReadReference)+")", r.ReadReference)
 	row("3 reassign (PUT primary)", r.Reassign)
 	if c := r.Contention; c != nil {
 		fmt.Fprintf(tw, "4 contention (burst wall time)\t -\t %.2f\t %.2f\t %.1f\t %.1f\t %.1f\t %.1f\t %.1f\t %.1f (%.1f)\t %.2f\t %s\t\n",
@@ -302,24 +299,14 @@ func printTable(w io.Writer, r *results) {
 
 	if len(r.Profiles) > 0 {
 		fmt.Fprintln(w, "\nprofiles (service built with a pprof listener: figures slightly perturbed):")
-		names := make([]string, 0, len(r.Profiles))
-		for k := range r.Profiles {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
+		for _, k := range slices.Sorted(maps.Keys(r.Profiles)) {
 			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(r.Profiles[k], " "))
 		}
 	}
 
 	if len(r.LatencyLogs) > 0 {
 		fmt.Fprintln(w, "\nlatency logs (seconds since the run started, latency ms, status):")
-		names := make([]string, 0, len(r.LatencyLogs))
-		for k := range r.LatencyLogs {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
+		for _, k := range slices.Sorted(maps.Keys(r.LatencyLogs)) {
 			fmt.Fprintf(w, "  %s: %s\n", k, r.LatencyLogs[k])
 		}
 	}
@@ -337,15 +324,19 @@ func printTable(w io.Writer, r *results) {
 	}
 }
 
+// referenceTool names what ran a reference: pgbench, or pgx when pgbench
+// was missing or -reference pgx asked for it.
+func referenceTool(s *scenarioResult) string {
+	if s != nil && strings.HasPrefix(s.Driver, "pgx") {
+		return "pgx"
+	}
+	return "pgbench"
+}
+
 func settingsText(v any) string {
 	m, _ := v.(map[string]string)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return strings.Join(parts, ", ")

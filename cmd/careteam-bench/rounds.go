@@ -149,7 +149,7 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 	}()
 
 	clients := b.o.clients
-	states := make([]workerTally, clients)
+	states := b.tallies(clients)
 	lastAnswer := make([]time.Time, clients) // per worker
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -157,7 +157,6 @@ func (b *bench) openLoop(ctx context.Context, name string, rate float64,
 		go func() {
 			defer wg.Done()
 			st := &states[i]
-			st.keep = b.o.latencyLog
 			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
 			for ctx.Err() == nil {
 				due := nextDue()

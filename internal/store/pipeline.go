@@ -52,25 +52,9 @@ func batchFor(ctx context.Context, sql string, args []any) (*pgx.Batch, error) {
 	return b, nil
 }
 
-func (p pipelined) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	b, err := batchFor(ctx, sql, args)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	br := p.pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return pgconn.CommandTag{}, fmt.Errorf("set tenant: %w", err)
-	}
-	tenantSet(ctx)
-	tag, err := br.Exec()
-	if closeErr := br.Close(); err == nil {
-		err = closeErr
-	}
-	return tag, err
-}
-
-func (p pipelined) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+// send sends the tenant's settings and sql as one batch, and reads the
+// settings' result, so that the batch's next result is the statement's.
+func (p pipelined) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b, err := batchFor(ctx, sql, args)
 	if err != nil {
 		return nil, err
@@ -81,6 +65,26 @@ func (p pipelined) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 		return nil, fmt.Errorf("set tenant: %w", err)
 	}
 	tenantSet(ctx)
+	return br, nil
+}
+
+func (p pipelined) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	br, err := p.send(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
+	return tag, err
+}
+
+func (p pipelined) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br, err := p.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
